@@ -1,0 +1,426 @@
+"""The one interface every genlab family speaks.
+
+A generative model is a distribution you can fit, sample and, where the family allows, score:
+
+* ``model.sample(n, y=None)`` draws ``n`` samples, shape ``(n, *event_shape)``;
+* ``model.log_prob(x, y=None)`` returns one log-likelihood per sample, in nats, where the family
+  has an exact one (histogram, Gaussian mixture, autoregressive, flow);
+* ``model.log_prob_bound(x, y=None)`` returns a lower bound on it (diffusion);
+* families with neither (GANs) raise :class:`~genlab.errors.IntractableLikelihood`.
+
+Shapes follow ``torch.distributions``: batch dimensions first, then ``event_shape``.
+
+Data conventions (one scale for every family):
+
+* Continuous data are float tensors. ``log_prob`` is a log *density*.
+* Discrete data (``num_levels`` set, e.g. 17 for digits) are float tensors holding integers in
+  ``[0, num_levels)``. ``log_prob`` is then a log *probability mass* of those integers: exact for
+  discrete families, and for continuous families the uniform-dequantization lower bound
+  ``E_u[log p((x + u) / L)] - D log L`` (a one-sample estimate), so bits per dimension are
+  comparable across families. ``sample`` always returns values in data space (integers for
+  discrete data).
+
+The public methods validate their input and call the private ones (``_log_prob``, ``_sample``)
+that families implement. The constructor is the config: keyword-only arguments are recorded
+automatically (see :attr:`GenerativeModel.config`) and saved as ``config.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
+
+if TYPE_CHECKING:
+    from genlab.data.dataset import Dataset
+    from genlab.train.callbacks import Callback
+
+LossFn = Callable[[Tensor, "Tensor | None"], "tuple[Tensor, dict[str, float]]"]
+
+
+@dataclass
+class Objective:
+    """One loss the trainer minimises, with the parameters it updates.
+
+    Likelihood models and diffusion return one objective; GANs return two (discriminator,
+    then generator). The trainer runs the objectives in order each step, ``repeats`` times
+    each, every repeat on a fresh batch, with one optimizer per objective.
+
+    Attributes:
+        name: Short name used in logs (``"nll"``, ``"discriminator"``, ``"generator"``).
+        loss: ``loss(x, y) -> (scalar loss, logs)``; ``x`` has shape ``(b, *event_shape)``,
+            ``y`` shape ``(b,)`` or None; ``logs`` maps names to floats for ``metrics.jsonl``.
+        parameters: The parameters this objective's optimizer updates.
+        lr: Learning rate; None uses the trainer's.
+        betas: Adam betas; None uses the trainer's.
+        repeats: Updates of this objective per training step (e.g. k discriminator steps).
+    """
+
+    name: str
+    loss: LossFn
+    parameters: Sequence[nn.Parameter]
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    repeats: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn tuples and numpy scalars into plain JSON values (lists, ints, floats)."""
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every genlab model.
+
+    Subclasses set the capability flags, call ``super().__init__(event_shape=...,
+    num_classes=..., num_levels=...)`` and implement ``_sample`` and, where defined,
+    ``_log_prob`` or ``_log_prob_bound``. Likelihood models get a maximum-likelihood training
+    objective for free; other families override :meth:`objectives`.
+
+    Arguments:
+        event_shape: Shape of one sample, e.g. ``(2,)`` for 2-D points, ``(1, 8, 8)`` for digits.
+        num_classes: Number of class labels for a conditional model p(x | y); None for p(x).
+        num_levels: Number of discrete levels for integer-valued data (17 for digits); None for
+            continuous data.
+    """
+
+    name: ClassVar[str] = ""
+    #: ``log_prob`` is exact.
+    has_exact_likelihood: ClassVar[bool] = True
+    #: ``log_prob_bound`` gives a lower bound on the log-likelihood.
+    has_likelihood_bound: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: GenerativeModel, *args: Any, **kw: Any) -> None:
+            # Record the constructor arguments of the outermost class only: that call is the
+            # config from which ``genlab.load`` rebuilds the model.
+            if "_config" not in self.__dict__:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                config: dict[str, Any] = {}
+                for key, value in bound.arguments.items():
+                    if key == "self":
+                        continue
+                    if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
+                        config.update(value)
+                    else:
+                        config[key] = value
+                object.__setattr__(self, "_config", _jsonable(config))
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
+
+    def __init__(
+        self,
+        *,
+        event_shape: Sequence[int],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+    ) -> None:
+        super().__init__()
+        try:
+            shape = tuple(int(s) for s in event_shape)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"Expected event_shape to be a sequence of ints, but found {event_shape!r}."
+            ) from None
+        if not shape or any(s <= 0 for s in shape):
+            raise ConfigError(
+                f"Expected event_shape of positive sizes, e.g. (2,), but found {shape}."
+            )
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+            raise ConfigError(f"Expected num_classes >= 1 or None, but found {num_classes!r}.")
+        if num_levels is not None and (not isinstance(num_levels, int) or num_levels < 2):
+            raise ConfigError(f"Expected num_levels >= 2 or None, but found {num_levels!r}.")
+        self.event_shape: tuple[int, ...] = shape
+        self.num_classes = num_classes
+        self.num_levels = num_levels
+
+    # ------------------------------------------------------------------ config and state
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-able; ``type(self)(**config)`` rebuilds the model."""
+        return dict(self.__dict__.get("_config", {}))
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is p(x | y) over ``num_classes`` labels."""
+        return self.num_classes is not None
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the data are integers in ``[0, num_levels)``."""
+        return self.num_levels is not None
+
+    @property
+    def event_dim(self) -> int:
+        """Number of scalar dimensions D of one sample (product of ``event_shape``)."""
+        return math.prod(self.event_shape)
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        for tensor in self.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for tensor in self.parameters():
+            return tensor.dtype
+        for tensor in self.buffers():
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.get_default_dtype()
+
+    # ------------------------------------------------------------------ validation
+    def _check_x(self, x: Tensor | np.ndarray) -> tuple[Tensor, tuple[int, ...]]:
+        """Validate ``x`` of shape ``(*batch, *event_shape)`` and flatten the batch dims.
+
+        Returns:
+            ``x`` as a float tensor of shape ``(n, *event_shape)`` on the model's device, and
+            the batch shape to restore on the output.
+        """
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x)
+        if not isinstance(x, Tensor):
+            raise DataError(f"Expected x to be a torch.Tensor or numpy array, but found {type(x).__name__}.")
+        if x.dtype == torch.bool or x.is_complex():
+            raise DataError(f"Expected x of a real dtype (float or int), but found {x.dtype}.")
+        k = len(self.event_shape)
+        if x.dim() < k or tuple(x.shape[x.dim() - k :]) != self.event_shape:
+            raise ShapeError(
+                f"Expected x of shape (n, {', '.join(map(str, self.event_shape))}) for "
+                f"{type(self).__name__}, but found {tuple(x.shape)}."
+            )
+        batch_shape = tuple(x.shape[: x.dim() - k])
+        x = x.reshape(-1, *self.event_shape).to(device=self.device, dtype=self.dtype)
+        if not torch.isfinite(x).all():
+            raise DataError(f"Expected finite x for {type(self).__name__}, but found NaN or Inf.")
+        if self.num_levels is not None:
+            if (x != x.round()).any() or (x < 0).any() or (x >= self.num_levels).any():
+                raise DataError(
+                    f"Expected integer x in [0, {self.num_levels - 1}] for discrete data with "
+                    f"num_levels={self.num_levels}, but found values in "
+                    f"[{x.min().item():g}, {x.max().item():g}] or non-integers."
+                )
+        return x, batch_shape
+
+    def _check_y(self, y: Tensor | np.ndarray | int | None, n: int) -> Tensor | None:
+        """Validate class labels ``y`` for ``n`` samples; returns int64 of shape ``(n,)``."""
+        if self.num_classes is None:
+            if y is not None:
+                raise DataError(
+                    f"{type(self).__name__} is unconditional (num_classes=None) but y was given."
+                )
+            return None
+        if y is None:
+            raise DataError(
+                f"{type(self).__name__} is conditional on {self.num_classes} classes: "
+                "expected y (an int or a tensor of shape (n,)), but found None."
+            )
+        if isinstance(y, np.ndarray):
+            y = torch.from_numpy(y)
+        if isinstance(y, (int, np.integer)):
+            y = torch.full((n,), int(y), dtype=torch.long)
+        if not isinstance(y, Tensor):
+            raise DataError(f"Expected y to be an int or tensor, but found {type(y).__name__}.")
+        if y.is_floating_point() and (y != y.round()).any():
+            raise DataError("Expected integer class labels y, but found fractional values.")
+        y = y.reshape(-1).long().to(self.device)
+        if y.numel() == 1 and n != 1:
+            y = y.expand(n)
+        if y.shape != (n,):
+            raise ShapeError(f"Expected y of shape ({n},), but found {tuple(y.shape)}.")
+        if (y < 0).any() or (y >= self.num_classes).any():
+            raise DataError(
+                f"Expected labels y in [0, {self.num_classes - 1}], but found values in "
+                f"[{y.min().item()}, {y.max().item()}]."
+            )
+        return y
+
+    # ------------------------------------------------------------------ public interface
+    def log_prob(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None) -> Tensor:
+        """Log-likelihood of each sample in nats (a log density, or a log mass for discrete data).
+
+        Arguments:
+            x: Data of shape ``(*batch, *event_shape)``.
+            y: Class labels of shape ``batch`` (conditional models only).
+
+        Returns:
+            Tensor of shape ``batch``.
+
+        Raises:
+            ShapeError: ``x`` or ``y`` has the wrong shape.
+            DataError: ``x`` has NaN/Inf or values outside the support; labels are missing.
+            IntractableLikelihood: the family has no exact likelihood.
+        """
+        if not self.has_exact_likelihood:
+            extra = " Use log_prob_bound for a lower bound." if self.has_likelihood_bound else ""
+            raise IntractableLikelihood(
+                f"{type(self).__name__} has no tractable likelihood.{extra}"
+            )
+        x, batch_shape = self._check_x(x)
+        y = self._check_y(y, x.shape[0])
+        return self._log_prob(x, y).reshape(batch_shape)
+
+    def log_prob_bound(
+        self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None
+    ) -> Tensor:
+        """A lower bound on the log-likelihood of each sample, in nats.
+
+        Exact-likelihood families return the log-likelihood itself (the tightest bound).
+        """
+        if not self.has_likelihood_bound:
+            return self.log_prob(x, y)
+        x, batch_shape = self._check_x(x)
+        y = self._check_y(y, x.shape[0])
+        return self._log_prob_bound(x, y).reshape(batch_shape)
+
+    def bits_per_dim(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None) -> Tensor:
+        """Negative log-likelihood (or its bound) per dimension in bits, one value per sample."""
+        return -self.log_prob_bound(x, y) / (self.event_dim * math.log(2.0))
+
+    def sample(
+        self,
+        n: int,
+        y: Tensor | np.ndarray | int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> Tensor:
+        """Draw ``n`` samples, shape ``(n, *event_shape)``, in data space.
+
+        Arguments:
+            n: Number of samples (positive int).
+            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
+            generator: Source of randomness; the same seeded generator gives the same samples.
+            **options: Family-specific sampling options (``temperature``, ``sampler``,
+                ``steps``, ``guidance``, ...); unknown ones raise ``ConfigError``.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        y = self._check_y(y, int(n))
+        accepted = inspect.signature(self._sample).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        unknown = [k for k in options if k not in accepted and not takes_any]
+        if unknown:
+            names = [k for k in accepted if k not in ("n", "y", "generator")]
+            raise ConfigError(
+                f"{type(self).__name__}.sample does not take {', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(map(repr, names)) or 'no options'}."
+            )
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return self._sample(int(n), y, generator=generator, **options)
+        finally:
+            self.train(was_training)
+
+    # ------------------------------------------------------------------ for families
+    def _log_prob(self, x: Tensor, y: Tensor | None) -> Tensor:
+        raise IntractableLikelihood(f"{type(self).__name__} has no tractable likelihood.")
+
+    def _log_prob_bound(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return self._log_prob(x, y)
+
+    def _sample(self, n: int, y: Tensor | None, *, generator: torch.Generator | None) -> Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ training hooks
+    #: Whether ``genlab.fit`` fits this model in closed form (counting, EM) instead of by SGD.
+    @property
+    def closed_form(self) -> bool:
+        return False
+
+    def fit_closed_form(self, data: Dataset, *, val_data: Dataset | None = None) -> GenerativeModel:
+        """Fit the model's state from data in closed form; returns ``self``."""
+        raise NotImplementedError(f"{type(self).__name__} is trained by SGD, not in closed form.")
+
+    def initialize(self, data: Dataset) -> None:
+        """Data-dependent initialisation before the first training step (no-op by default).
+
+        Called once by the trainer on a fresh run (not on resume). Use it for standardisation
+        statistics, ActNorm, k-means++ centres; store the results in buffers so they are saved.
+        """
+
+    def training_loss(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+        """Default objective: negative log-likelihood (or bound) in nats per dimension."""
+        if self.has_exact_likelihood:
+            lp = self._log_prob(x, y)
+        elif self.has_likelihood_bound:
+            lp = self._log_prob_bound(x, y)
+        else:
+            raise NotImplementedError(f"{type(self).__name__} must override objectives().")
+        loss = -lp.mean() / self.event_dim
+        return loss, {"nll": loss.item()}
+
+    def objectives(self) -> list[Objective]:
+        """The losses the trainer minimises, in order (one for likelihood models)."""
+        return [Objective("nll", self.training_loss, list(self.parameters()))]
+
+    def validation_loss(self, x: Tensor, y: Tensor | None) -> Tensor | None:
+        """Per-sample validation loss in nats per dimension, or None if the family has none.
+
+        The trainer averages it over the validation set for early stopping and reports it
+        as ``val_nll`` (and ``val_bpd`` in bits).
+        """
+        if self.has_exact_likelihood:
+            return -self._log_prob(x, y) / self.event_dim
+        if self.has_likelihood_bound:
+            return -self._log_prob_bound(x, y) / self.event_dim
+        return None
+
+    def callbacks(self) -> list[Callback]:
+        """Family-specific training callbacks (e.g. GAN diagnostics); none by default."""
+        return []
+
+    def extra_repr(self) -> str:
+        parts = [f"event_shape={self.event_shape}"]
+        if self.num_classes is not None:
+            parts.append(f"num_classes={self.num_classes}")
+        if self.num_levels is not None:
+            parts.append(f"num_levels={self.num_levels}")
+        return ", ".join(parts)
+
+
+def check_positive(name: str, value: Any, *, allow_none: bool = False) -> None:
+    """Raise ConfigError unless ``value`` is a positive number (or None when allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"Expected {name} > 0, but found {value!r}.")
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    """Raise ConfigError unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(
+            f"Expected {name} to be one of {', '.join(map(repr, choices))}, but found {value!r}."
+        )

@@ -1,0 +1,11 @@
+"""Every family of genlab. Importing this package registers each model by name."""
+
+from __future__ import annotations
+
+import importlib
+
+# One module (or package) per family; each registers its models with @register.
+_FAMILIES = ("histogram", "gmm", "flows", "autoregressive", "gan", "diffusion")
+
+for _family in _FAMILIES:
+    importlib.import_module(f"genlab.models.{_family}")

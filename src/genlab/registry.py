@@ -1,0 +1,65 @@
+"""Model registry: a name -> class map, so a model is rebuilt from ``config.json`` alone.
+
+Families register with the :func:`register` class decorator; ``create(name, **config)`` builds
+one. Registration happens when :mod:`genlab.models` is imported (``genlab`` does it).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, TypeVar
+
+from genlab.base import GenerativeModel
+from genlab.errors import UnknownNameError
+
+_REGISTRY: dict[str, type[GenerativeModel]] = {}
+
+M = TypeVar("M", bound=type[GenerativeModel])
+
+
+def register(name: str):
+    """Class decorator: register a :class:`GenerativeModel` subclass under ``name``."""
+
+    def decorate(cls: M) -> M:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"Model name {name!r} is already registered to {_REGISTRY[name]}.")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available() -> list[str]:
+    """Names of every registered model, sorted."""
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type[GenerativeModel]:
+    """The class registered under ``name``; raises UnknownNameError with close matches."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise UnknownNameError(
+            f"Unknown model {name!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))}."
+        ) from None
+
+
+def create(name: str, **config: Any) -> GenerativeModel:
+    """Build the model registered under ``name`` from keyword arguments.
+
+    Example:
+        >>> from genlab import create
+        >>> model = create("histogram", event_shape=(2,), bins=8)
+        >>> model.name
+        'histogram'
+    """
+    return get(name)(**config)
+
+
+def _ensure_loaded() -> None:
+    import genlab.models  # noqa: F401  (registers every family)

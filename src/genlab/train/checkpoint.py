@@ -1,0 +1,224 @@
+"""Run folders: ``config.json`` + ``model.safetensors`` (+ ``trainer_state.pt`` for resume).
+
+A model is its config plus its weights. Rebuilding needs no pickle: ``config.json`` names the
+registered class and its constructor arguments; the weights are safetensors. The trainer state
+(optimizers, RNG, data order) is loaded with ``torch.load(weights_only=True)``, which refuses
+arbitrary objects. Every file is written to a temporary name and renamed, so an interrupted
+write never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+import genlab
+from genlab.base import GenerativeModel
+from genlab.errors import CheckpointError, GenlabError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+INIT_WEIGHTS_FILE = "init.safetensors"
+TRAINER_STATE_FILE = "trainer_state.pt"
+METRICS_FILE = "metrics.jsonl"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _tensors_for_save(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    # safetensors refuses tensors that share memory; a contiguous copy of each is safe.
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def save_weights(state: dict[str, Tensor], path: str | Path) -> Path:
+    """Save a state dict as safetensors, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(_tensors_for_save(state), tmp, metadata={"format": "pt"})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def model_config(model: GenerativeModel, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document that rebuilds ``model``: registry name, arguments, version, data."""
+    if not model.name:
+        raise CheckpointError(
+            f"{type(model).__name__} is not registered (use @register) and cannot be saved."
+        )
+    return {
+        "model": model.name,
+        "config": model.config,
+        "genlab_version": genlab.__version__,
+        "data": data,
+    }
+
+
+def save_model(
+    model: GenerativeModel,
+    folder: str | Path,
+    *,
+    data: dict[str, Any] | None = None,
+    state: dict[str, Tensor] | None = None,
+) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` into ``folder``.
+
+    Arguments:
+        model: A registered model.
+        folder: Run folder (created if missing).
+        data: Description of the training data (``Dataset.describe()``).
+        state: Weights to write instead of ``model.state_dict()`` (e.g. EMA weights).
+    """
+    folder = Path(folder)
+    document = model_config(model, data)
+    try:
+        text = json.dumps(document, indent=2, sort_keys=True)
+    except TypeError as err:
+        raise CheckpointError(f"The config of {model.name!r} is not JSON-able: {err}") from None
+    save_weights(model.state_dict() if state is None else state, folder / WEIGHTS_FILE)
+    atomic_write_text(folder / CONFIG_FILE, text + "\n")
+    return folder
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """Read and check a run folder's ``config.json``."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise CheckpointError(f"Expected a run folder at {str(folder)!r}, but it does not exist.")
+    if not path.is_file():
+        raise CheckpointError(f"Expected {CONFIG_FILE} in {str(folder)!r}, but found none.")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}); the checkpoint is corrupt.") from None
+    if not isinstance(document, dict) or "model" not in document or "config" not in document:
+        raise CheckpointError(f"{path} lacks the 'model' and 'config' entries of a genlab run.")
+    return document
+
+
+def load_weights(path: str | Path) -> dict[str, Tensor]:
+    """Load a safetensors file; corrupt or truncated files raise CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Expected weights at {str(path)!r}, but found none.")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is corrupt or truncated: {err}") from None
+
+
+def load_state_into(model: GenerativeModel, state: dict[str, Tensor], source: str) -> None:
+    """Load ``state`` strictly; buffers whose shape was data-dependent are resized first."""
+    own = dict(model.named_parameters())
+    expected = set(model.state_dict())
+    buffers = {k: v for k, v in model.named_buffers() if k in expected}
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not match {type(model).__name__}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}."
+        )
+    for name, tensor in state.items():
+        if name in own and own[name].shape != tensor.shape:
+            raise CheckpointError(
+                f"{source} does not match {type(model).__name__}: parameter {name!r} has shape "
+                f"{tuple(tensor.shape)} in the file but {tuple(own[name].shape)} in the model."
+            )
+        if name in buffers and buffers[name].shape != tensor.shape:
+            module_name, _, attr = name.rpartition(".")
+            module = model.get_submodule(module_name) if module_name else model
+            module._buffers[attr] = torch.empty_like(tensor, device=buffers[name].device)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{source} does not match {type(model).__name__}: {err}") from None
+
+
+def load(folder: str | Path, *, weights: str = WEIGHTS_FILE) -> GenerativeModel:
+    """Rebuild a model from a run folder written by ``genlab.fit(..., out=...)`` or the CLI.
+
+    Arguments:
+        folder: The run folder.
+        weights: Which weights file to load (``model.safetensors``; ``init.safetensors`` for
+            the weights before training).
+
+    Raises:
+        CheckpointError: missing, corrupt, truncated or mismatched files.
+        UnknownNameError: the config names a model this genlab does not have.
+    """
+    from genlab.registry import create
+
+    folder = Path(folder)
+    document = read_config(folder)
+    config = document["config"]
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{folder / CONFIG_FILE}: 'config' must be an object.")
+    try:
+        model = create(document["model"], **config)
+    except GenlabError:
+        raise
+    except TypeError as err:
+        raise CheckpointError(
+            f"{folder / CONFIG_FILE} does not fit model {document['model']!r}: {err}"
+        ) from None
+    load_state_into(model, load_weights(folder / weights), str(folder / weights))
+    model.eval()
+    return model
+
+
+def file_digest(*paths: str | Path) -> str:
+    """SHA-256 over the bytes of ``paths`` (identifies a trained model)."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()

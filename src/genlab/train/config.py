@@ -1,0 +1,107 @@
+"""Training settings, validated once: the trainer reads them and nothing else."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from genlab.errors import ConfigError
+
+#: Settings that must not change when a run is resumed (the result would not be the same run).
+RESUME_FIXED = ("batch_size", "lr", "optimizer", "weight_decay", "betas", "warmup_steps",
+                "schedule", "min_lr_ratio", "clip_grad", "ema_decay", "seed")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run.
+
+    Attributes:
+        steps: Total training steps (each runs every objective of the model once, or
+            ``repeats`` times).
+        batch_size: Samples per update.
+        lr: Peak learning rate (objectives may set their own).
+        optimizer: ``"adam"`` or ``"adamw"``.
+        weight_decay: Decoupled for AdamW, L2 for Adam.
+        betas: Adam betas (objectives may set their own).
+        warmup_steps: Linear warm-up from 0 to ``lr``.
+        schedule: ``"cosine"`` (decay to ``min_lr_ratio * lr`` at ``steps``) or ``"constant"``.
+        min_lr_ratio: Final learning rate as a fraction of ``lr`` for the cosine schedule.
+        clip_grad: Clip each objective's gradient to this global norm; None disables.
+        ema_decay: Keep an exponential moving average of the weights; None disables.
+        val_every: Validate every this many steps (needs validation data); None: only at the end.
+        val_batch_size: Batch size of the validation pass.
+        patience: Early stopping: stop after this many validations without improvement and
+            keep the best weights; None disables.
+        checkpoint_every: Write a checkpoint every this many steps (needs ``out``).
+        log_every: Write a ``metrics.jsonl`` line every this many steps.
+        seed: Seeds the model initialisation, data order and training noise.
+        progress: Show a progress bar; None shows it only on a terminal.
+        device: ``"cpu"``, ``"cuda"``, or ``"auto"``.
+    """
+
+    steps: int = 1000
+    batch_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.0
+    clip_grad: float | None = None
+    ema_decay: float | None = None
+    val_every: int | None = None
+    val_batch_size: int = 1024
+    patience: int | None = None
+    checkpoint_every: int | None = None
+    log_every: int = 10
+    seed: int = 0
+    progress: bool | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        for name in ("steps", "batch_size", "val_batch_size", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"Expected {name} to be a positive int, but found {value!r}.")
+        for name in ("val_every", "patience", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"Expected {name} to be a positive int or None, but found {value!r}.")
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ConfigError(f"Expected warmup_steps >= 0, but found {self.warmup_steps!r}.")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"Expected lr > 0, but found {self.lr!r}.")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ConfigError(f"Expected optimizer 'adam' or 'adamw', but found {self.optimizer!r}.")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"Expected schedule 'cosine' or 'constant', but found {self.schedule!r}.")
+        if self.weight_decay < 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError("Expected weight_decay >= 0 and min_lr_ratio in [0, 1].")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"Expected two betas in [0, 1), but found {self.betas!r}.")
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise ConfigError(f"Expected clip_grad > 0 or None, but found {self.clip_grad!r}.")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"Expected ema_decay in [0, 1) or None, but found {self.ema_decay!r}.")
+        if self.device not in ("cpu", "auto") and not str(self.device).startswith("cuda"):
+            raise ConfigError(f"Expected device 'cpu', 'cuda[:i]' or 'auto', but found {self.device!r}.")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown training setting(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known))}."
+            )
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d

@@ -1,0 +1,507 @@
+"""One trainer for every family.
+
+A model hands the trainer its objectives (:meth:`GenerativeModel.objectives`): one for
+likelihood models and diffusion, discriminator then generator for GANs. Each step runs every
+objective in order, ``repeats`` times, each repeat on a fresh batch, with one optimizer and one
+learning-rate schedule per objective. Everything else lives here once: warm-up + cosine
+schedule, gradient clipping, EMA, validation and early stopping, the NaN guard, atomic
+checkpoints and bit-exact resume (weights, optimizers, schedules, RNG and data order), a
+progress bar and ``metrics.jsonl``. The trainer knows no family.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from genlab.base import GenerativeModel, Objective
+from genlab.data.dataset import Dataset
+from genlab.errors import CheckpointError, ConfigError, DataError, TrainingError
+from genlab.train import checkpoint as ckpt
+from genlab.train.callbacks import Callback
+from genlab.train.config import RESUME_FIXED, TrainConfig
+from genlab.train.ema import EMA
+
+
+class BatchSampler:
+    """Random batches without replacement within an epoch; its state makes resume exact."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n = n
+        self.batch_size = min(batch_size, n)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(n, generator=self.generator)
+        self.position = 0
+        self.epoch = 0
+
+    def next(self) -> Tensor:
+        if self.position + self.batch_size > self.n:
+            self.order = torch.randperm(self.n, generator=self.generator)
+            self.position = 0
+            self.epoch += 1
+        index = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return index
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.get_state(),
+            "order": self.order.clone(),
+            "position": torch.tensor(self.position),
+            "epoch": torch.tensor(self.epoch),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order = state["order"].clone()
+        self.position = int(state["position"])
+        self.epoch = int(state["epoch"])
+
+
+def _lr_lambda(config: TrainConfig):
+    def factor(step: int) -> float:
+        if config.warmup_steps and step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        if config.schedule == "constant":
+            return 1.0
+        span = max(1, config.steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
+
+    return factor
+
+
+class Trainer:
+    """Runs a model's objectives on a data set. Most users call :func:`fit` instead.
+
+    Attributes:
+        model: The model being trained.
+        data: Training data.
+        val_data: Validation data or None.
+        config: The :class:`TrainConfig`.
+        out: Run folder or None.
+        step: Number of completed steps.
+    """
+
+    def __init__(
+        self,
+        model: GenerativeModel,
+        data: Dataset,
+        config: TrainConfig,
+        *,
+        val_data: Dataset | None = None,
+        out: str | Path | None = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        _check_data(model, data, "training")
+        if val_data is not None:
+            _check_data(model, val_data, "validation")
+        if config.patience is not None and val_data is None:
+            raise ConfigError("Early stopping (patience) needs validation data (val_data).")
+        self.model = model
+        self.data = data
+        self.val_data = val_data
+        self.config = config
+        self.out = None if out is None else Path(out)
+        self.callbacks = list(callbacks) + list(model.callbacks())
+        self.step = 0
+        self.device = _resolve_device(config.device)
+        self.history: list[dict[str, Any]] = []
+        self.best_val = math.inf
+        self.best_state: dict[str, Tensor] | None = None
+        self.bad_validations = 0
+        self.stopped_early = False
+
+    # ---------------------------------------------------------------- set-up
+    def _build(self) -> None:
+        self.model.to(self.device)
+        self.objectives: list[Objective] = self.model.objectives()
+        if not self.objectives:
+            raise ConfigError(f"{type(self.model).__name__}.objectives() returned no objective.")
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.schedulers: list[torch.optim.lr_scheduler.LambdaLR] = []
+        for obj in self.objectives:
+            params = [p for p in obj.parameters if p.requires_grad]
+            if not params:
+                raise ConfigError(f"Objective {obj.name!r} has no trainable parameters.")
+            cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
+            opt = cls(
+                params,
+                lr=obj.lr or self.config.lr,
+                betas=obj.betas or self.config.betas,
+                weight_decay=self.config.weight_decay,
+            )
+            self.optimizers.append(opt)
+            self.schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.config)))
+        self.ema = EMA(self.model, self.config.ema_decay) if self.config.ema_decay else None
+        self.sampler = BatchSampler(len(self.data), self.config.batch_size, self.config.seed + 1)
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "sampler": self.sampler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "best_val": self.best_val,
+            "bad_validations": self.bad_validations,
+            "stopped_early": self.stopped_early,
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if self.best_state is not None:
+            state["best_state"] = self.best_state
+        return state
+
+    def _load_state(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
+            raise CheckpointError(f"{path} is corrupt or truncated: {err}") from None
+        saved = state.get("config", {})
+        now = self.config.to_dict()
+        changed = [k for k in RESUME_FIXED if k in saved and saved[k] != now[k]]
+        if changed:
+            raise ConfigError(
+                "Cannot resume with different settings: "
+                + ", ".join(f"{k} was {saved[k]!r}, now {now[k]!r}" for k in changed)
+                + ". Start a new run (another --out) instead."
+            )
+        ckpt.load_state_into(self.model, state["model"], str(path))
+        self._build()
+        try:
+            for opt, s in zip(self.optimizers, state["optimizers"], strict=True):
+                opt.load_state_dict(s)
+            for sch, s in zip(self.schedulers, state["schedulers"], strict=True):
+                sch.load_state_dict(s)
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(f"{path}: optimizer state does not match the model: {err}") from None
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+        self.step = int(state["step"])
+        self.best_val = float(state["best_val"])
+        self.bad_validations = int(state["bad_validations"])
+        self.stopped_early = bool(state.get("stopped_early", False))
+        self.best_state = state.get("best_state")
+
+    # ---------------------------------------------------------------- checkpoints
+    def _weights_to_save(self) -> dict[str, Tensor]:
+        if self.best_state is not None and self.config.patience is not None:
+            return self.best_state
+        return self.ema.state_dict() if self.ema is not None else self.model.state_dict()
+
+    def save_checkpoint(self) -> None:
+        """Write model weights (EMA if on), config and trainer state into ``out``."""
+        if self.out is None:
+            return
+        # Trainer state first: a run interrupted between the two writes resumes from it.
+        ckpt.atomic_torch_save(self._state(), self.out / ckpt.TRAINER_STATE_FILE)
+        ckpt.save_model(self.model, self.out, data=self.data.describe(), state=self._weights_to_save())
+
+    def _log(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.out is not None:
+            with open(self.out / ckpt.METRICS_FILE, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self) -> None:
+        """After a resume, drop log lines written after the checkpoint we resumed from."""
+        path = None if self.out is None else self.out / ckpt.METRICS_FILE
+        if path is None or not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= self.step:
+                    kept.append(line)
+            except json.JSONDecodeError:
+                continue
+        ckpt.atomic_write_text(path, "".join(k + "\n" for k in kept))
+
+    # ---------------------------------------------------------------- validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float] | None:
+        """Mean validation loss (nats per dimension) with the EMA weights if EMA is on."""
+        if self.val_data is None:
+            return None
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if self.ema is not None:
+                with self.ema.applied():
+                    value = self._val_loss()
+            else:
+                value = self._val_loss()
+        finally:
+            self.model.train(was_training)
+        if value is None:
+            return None
+        return {"val_nll": value, "val_bpd": value / math.log(2.0)}
+
+    def _val_loss(self) -> float | None:
+        total, count = 0.0, 0
+        x_all, y_all = self.val_data.x, self.val_data.y
+        for i in range(0, len(x_all), self.config.val_batch_size):
+            x = x_all[i : i + self.config.val_batch_size].to(self.device)
+            y = None if y_all is None or not self.model.conditional else y_all[i : i + len(x)].to(self.device)
+            loss = self.model.validation_loss(x, y)
+            if loss is None:
+                return None
+            total += loss.double().sum().item()
+            count += len(x)
+        return total / count
+
+    def _after_validation(self, logs: dict[str, float]) -> None:
+        if logs["val_nll"] < self.best_val:
+            self.best_val = logs["val_nll"]
+            self.bad_validations = 0
+            if self.config.patience is not None:
+                source = self.ema.state_dict() if self.ema is not None else self.model.state_dict()
+                self.best_state = {k: v.detach().clone() for k, v in source.items()}
+        else:
+            self.bad_validations += 1
+            if self.config.patience is not None and self.bad_validations >= self.config.patience:
+                self.stopped_early = True
+
+    # ---------------------------------------------------------------- the loop
+    def _batch(self) -> tuple[Tensor, Tensor | None]:
+        index = self.sampler.next()
+        x = self.data.x[index].to(self.device)
+        y = None
+        if self.model.conditional:
+            y = self.data.y[index].to(self.device)
+        return x, y
+
+    def _run_objective(self, i: int, obj: Objective, logs: dict[str, Any]) -> None:
+        params = self.optimizers[i].param_groups[0]["params"]
+        for _ in range(obj.repeats):
+            x, y = self._batch()
+            loss, extra = obj.loss(x, y)
+            if not torch.isfinite(loss):
+                raise TrainingError(self._nan_message(f"loss of objective {obj.name!r}", loss))
+            self.model.zero_grad(set_to_none=True)
+            loss.backward()
+            limit = self.config.clip_grad if self.config.clip_grad is not None else math.inf
+            norm = torch.nn.utils.clip_grad_norm_(params, limit)
+            if not torch.isfinite(norm):
+                raise TrainingError(self._nan_message(f"gradient of objective {obj.name!r}", norm))
+            self.optimizers[i].step()
+        self.schedulers[i].step()
+        logs[f"loss_{obj.name}"] = loss.item()
+        logs[f"grad_norm_{obj.name}"] = norm.item()
+        logs[f"lr_{obj.name}"] = self.schedulers[i].get_last_lr()[0]
+        logs.update(extra)
+
+    def _nan_message(self, what: str, value: Tensor) -> str:
+        kept = "no checkpoint was written yet"
+        if self.out is not None and (self.out / ckpt.TRAINER_STATE_FILE).is_file():
+            kept = f"the last good checkpoint is kept in {self.out}"
+        return (
+            f"The {what} became {value.item()} at step {self.step + 1}; {kept}. "
+            "Try a lower lr, clip_grad, or check the data for extreme values."
+        )
+
+    def fit(self, *, resume: bool = False) -> GenerativeModel:
+        """Train for ``config.steps`` steps (or resume and finish a run); returns the model."""
+        state_path = None if self.out is None else self.out / ckpt.TRAINER_STATE_FILE
+        if resume and state_path is not None and state_path.is_file():
+            self._load_state(state_path)
+            self._truncate_log()
+        else:
+            if resume and self.out is None:
+                raise ConfigError("resume=True needs out= (the run folder to resume from).")
+            if self.out is not None:
+                self.out.mkdir(parents=True, exist_ok=True)
+                (self.out / ckpt.METRICS_FILE).unlink(missing_ok=True)
+            torch.manual_seed(self.config.seed)
+            self.model.to(self.device)
+            self.model.initialize(self.data)
+            self._build()
+            if self.out is not None:
+                ckpt.save_weights(self.model.state_dict(), self.out / ckpt.INIT_WEIGHTS_FILE)
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        self._loop()
+        if self.ema is not None:
+            self.model.load_state_dict(self.ema.state_dict())
+        if self.best_state is not None and self.config.patience is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.model
+
+    def _loop(self) -> None:
+        config = self.config
+        # disable=None lets tqdm show the bar on a terminal only.
+        disable = None if config.progress is None else not config.progress
+        bar = tqdm(total=config.steps, initial=self.step, disable=disable,
+                   desc=self.model.name or type(self.model).__name__, dynamic_ncols=True)
+        start = time.perf_counter()
+        self.model.train()
+        try:
+            while self.step < config.steps and not self.stopped_early:
+                logs: dict[str, Any] = {}
+                for i, obj in enumerate(self.objectives):
+                    self._run_objective(i, obj, logs)
+                if self.ema is not None:
+                    self.ema.update()
+                self.step += 1
+                for cb in self.callbacks:
+                    cb.on_step_end(self, self.step, logs)
+                last = self.step == config.steps
+                if self.val_data is not None and (
+                    (config.val_every and self.step % config.val_every == 0) or last
+                ):
+                    val = self.validate()
+                    if val is not None:
+                        logs.update(val)
+                        self._after_validation(val)
+                        for cb in self.callbacks:
+                            cb.on_validation_end(self, self.step, val)
+                        self.model.train()
+                if self.step % config.log_every == 0 or last or "val_nll" in logs or self.stopped_early:
+                    self._log({"step": self.step, "time": round(time.perf_counter() - start, 3), **logs})
+                if (config.checkpoint_every and self.step % config.checkpoint_every == 0) or last or self.stopped_early:
+                    self.save_checkpoint()
+                first = f"loss_{self.objectives[0].name}"
+                bar.set_postfix({k.removeprefix("loss_"): f"{v:.4g}" for k, v in logs.items()
+                                 if k.startswith("loss_") or k == "val_bpd"} or {first: "-"}, refresh=False)
+                bar.update(1)
+        finally:
+            bar.close()
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} was asked for, but CUDA is not available.")
+    return torch.device(device)
+
+
+def _check_data(model: GenerativeModel, data: Dataset, what: str) -> None:
+    if not isinstance(data, Dataset):
+        raise DataError(f"Expected {what} data as a genlab Dataset, but found {type(data).__name__}.")
+    if data.event_shape != model.event_shape:
+        raise DataError(
+            f"Expected {what} data of event shape {model.event_shape} for {type(model).__name__}, "
+            f"but found {data.event_shape}."
+        )
+    if model.discrete and data.kind != "discrete":
+        raise DataError(f"{type(model).__name__} was built for discrete data (num_levels={model.num_levels}) but the {what} data are continuous.")
+    if model.discrete and data.num_levels != model.num_levels:
+        raise DataError(f"Expected {what} data with num_levels={model.num_levels}, but found {data.num_levels}.")
+    if not model.discrete and data.kind == "discrete":
+        warnings.warn(
+            f"{type(model).__name__} was built for continuous data (num_levels=None) but the {what} "
+            "data are discrete; pass num_levels to get honest discrete likelihoods.",
+            stacklevel=3,
+        )
+    if model.conditional and data.y is None:
+        raise DataError(f"{type(model).__name__} is conditional but the {what} data have no labels.")
+    if model.conditional and data.num_classes is not None and data.num_classes > model.num_classes:
+        raise DataError(
+            f"Expected {what} labels in [0, {model.num_classes - 1}], but the data have {data.num_classes} classes."
+        )
+
+
+def fit(
+    model: GenerativeModel,
+    data: Dataset,
+    *,
+    val_data: Dataset | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    **settings: Any,
+) -> GenerativeModel:
+    """Fit ``model`` to ``data``: in closed form where the model has one, else by SGD.
+
+    Arguments:
+        model: Any genlab model.
+        data: Training :class:`~genlab.data.Dataset`.
+        val_data: Validation data for ``val_nll`` and early stopping.
+        out: Run folder for ``config.json``, ``model.safetensors``, ``metrics.jsonl`` and the
+            trainer state; None keeps everything in memory.
+        resume: Continue the run in ``out`` from its last checkpoint (bit-exact on CPU).
+        callbacks: Extra :class:`~genlab.train.callbacks.Callback` objects.
+        **settings: Fields of :class:`TrainConfig` (``steps``, ``batch_size``, ``lr``, ...).
+
+    Returns:
+        The fitted model (holding its EMA or best weights when those are on).
+
+    Example:
+        >>> from genlab import load_data, create, fit
+        >>> data = load_data("moons", n=500)
+        >>> model = fit(create("gmm", event_shape=data.event_shape, components=4), data)
+        >>> model.log_prob(data.x[:3]).shape
+        torch.Size([3])
+    """
+    if not isinstance(model, GenerativeModel):
+        raise ConfigError(f"Expected a genlab GenerativeModel, but found {type(model).__name__}.")
+    if model.closed_form:
+        return _fit_closed_form(model, data, val_data=val_data, out=out, **settings)
+    config = TrainConfig.from_kwargs(**settings)
+    trainer = Trainer(model, data, config, val_data=val_data, out=out, callbacks=callbacks)
+    return trainer.fit(resume=resume)
+
+
+def _fit_closed_form(
+    model: GenerativeModel,
+    data: Dataset,
+    *,
+    val_data: Dataset | None,
+    out: str | Path | None,
+    **settings: Any,
+) -> GenerativeModel:
+    # SGD settings do not apply to counting/EM; only these are meaningful here.
+    ignored = sorted(set(settings) - {"seed", "progress", "device", "steps", "batch_size", "lr",
+                                      "log_every", "val_every", "checkpoint_every"})
+    if ignored:
+        raise ConfigError(
+            f"{type(model).__name__} is fitted in closed form; settings {ignored} do not apply."
+        )
+    _check_data(model, data, "training")
+    if val_data is not None:
+        _check_data(model, val_data, "validation")
+    start = time.perf_counter()
+    model.fit_closed_form(data, val_data=val_data)
+    record: dict[str, Any] = {"step": 0, "time": round(time.perf_counter() - start, 3)}
+    with torch.no_grad():
+        for name, split in (("train", data), ("val", val_data)):
+            if split is None:
+                continue
+            y = split.y if model.conditional else None
+            loss = model.validation_loss(split.x.to(model.device), None if y is None else y.to(model.device))
+            if loss is not None:
+                finite = torch.isfinite(loss)
+                record[f"{name}_nll"] = loss[finite].double().mean().item() if finite.any() else math.inf
+                record[f"{name}_bpd"] = record[f"{name}_nll"] / math.log(2.0)
+                if not finite.all():
+                    record[f"{name}_outside_fraction"] = 1.0 - finite.double().mean().item()
+    model.eval()
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.save_model(model, out, data=data.describe())
+        ckpt.atomic_write_text(out / ckpt.METRICS_FILE, json.dumps(record) + "\n")
+    return model
