@@ -12,6 +12,7 @@ progress bar and ``metrics.jsonl``. The trainer knows no family.
 from __future__ import annotations
 
 import json
+import os
 import math
 import time
 import warnings
@@ -27,6 +28,7 @@ from genlab.base import GenerativeModel, Objective
 from genlab.data.dataset import Dataset
 from genlab.errors import CheckpointError, ConfigError, DataError, TrainingError
 from genlab.train import checkpoint as ckpt
+from genlab.train import distributed
 from genlab.train.callbacks import Callback
 from genlab.train.config import RESUME_FIXED, TrainConfig
 from genlab.train.ema import EMA
@@ -115,7 +117,13 @@ class Trainer:
         self.out = None if out is None else Path(out)
         self.callbacks = list(callbacks) + list(model.callbacks())
         self.step = 0
-        self.device = _resolve_device(config.device)
+        self.rank, self.world = distributed.setup()
+        self.device = _resolve_device(config.device, self.rank)
+        if config.batch_size % self.world:
+            raise ConfigError(
+                f"Expected batch_size divisible by the {self.world} processes, "
+                f"but found {config.batch_size}."
+            )
         self.history: list[dict[str, Any]] = []
         self.best_val = math.inf
         self.best_state: dict[str, Tensor] | None = None
@@ -210,15 +218,17 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """Write model weights (EMA if on), config and trainer state into ``out``."""
-        if self.out is None:
+        if self.out is None or self.rank != 0:
+            distributed.barrier(self.world)
             return
         # Trainer state first: a run interrupted between the two writes resumes from it.
         ckpt.atomic_torch_save(self._state(), self.out / ckpt.TRAINER_STATE_FILE)
         ckpt.save_model(self.model, self.out, data=self.data.describe(), state=self._weights_to_save())
+        distributed.barrier(self.world)
 
     def _log(self, record: dict[str, Any]) -> None:
         self.history.append(record)
-        if self.out is not None:
+        if self.out is not None and self.rank == 0:
             with open(self.out / ckpt.METRICS_FILE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
 
@@ -283,7 +293,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def _batch(self) -> tuple[Tensor, Tensor | None]:
-        index = self.sampler.next()
+        index = distributed.shard(self.sampler.next(), self.rank, self.world)
         x = self.data.x[index].to(self.device)
         y = None
         if self.model.conditional:
@@ -299,13 +309,14 @@ class Trainer:
                 raise TrainingError(self._nan_message(f"loss of objective {obj.name!r}", loss))
             self.model.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(params, self.world)
             limit = self.config.clip_grad if self.config.clip_grad is not None else math.inf
             norm = torch.nn.utils.clip_grad_norm_(params, limit)
             if not torch.isfinite(norm):
                 raise TrainingError(self._nan_message(f"gradient of objective {obj.name!r}", norm))
             self.optimizers[i].step()
         self.schedulers[i].step()
-        logs[f"loss_{obj.name}"] = loss.item()
+        logs[f"loss_{obj.name}"] = distributed.mean_scalar(loss.item(), self.world)
         logs[f"grad_norm_{obj.name}"] = norm.item()
         logs[f"lr_{obj.name}"] = self.schedulers[i].get_last_lr()[0]
         logs.update(extra)
@@ -328,14 +339,14 @@ class Trainer:
         else:
             if resume and self.out is None:
                 raise ConfigError("resume=True needs out= (the run folder to resume from).")
-            if self.out is not None:
+            if self.out is not None and self.rank == 0:
                 self.out.mkdir(parents=True, exist_ok=True)
                 (self.out / ckpt.METRICS_FILE).unlink(missing_ok=True)
             torch.manual_seed(self.config.seed)
             self.model.to(self.device)
             self.model.initialize(self.data)
             self._build()
-            if self.out is not None:
+            if self.out is not None and self.rank == 0:
                 ckpt.save_weights(self.model.state_dict(), self.out / ckpt.INIT_WEIGHTS_FILE)
         for cb in self.callbacks:
             cb.on_train_start(self)
@@ -353,6 +364,8 @@ class Trainer:
         config = self.config
         # disable=None lets tqdm show the bar on a terminal only.
         disable = None if config.progress is None else not config.progress
+        if self.rank != 0:
+            disable = True
         bar = tqdm(total=config.steps, initial=self.step, disable=disable,
                    desc=self.model.name or type(self.model).__name__, dynamic_ncols=True)
         start = time.perf_counter()
@@ -390,9 +403,11 @@ class Trainer:
             bar.close()
 
 
-def _resolve_device(device: str) -> torch.device:
+def _resolve_device(device: str, rank: int = 0) -> torch.device:
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and torch.distributed.is_initialized():
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} was asked for, but CUDA is not available.")
     return torch.device(device)
