@@ -7,10 +7,11 @@ one. Registration happens when :mod:`genlab.models` is imported (``genlab`` does
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import Any, TypeVar
 
 from genlab.base import GenerativeModel
-from genlab.errors import UnknownNameError
+from genlab.errors import ConfigError, UnknownNameError
 
 _REGISTRY: dict[str, type[GenerativeModel]] = {}
 
@@ -58,7 +59,17 @@ def create(name: str, **config: Any) -> GenerativeModel:
         >>> model.name
         'histogram'
     """
-    return get(name)(**config)
+    cls = get(name)
+    signature = inspect.signature(cls.__init__)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    accepted = [k for k in signature.parameters if k != "self"]
+    unknown = sorted(set(config) - set(accepted))
+    if unknown and not takes_any:
+        raise ConfigError(
+            f"Model {name!r} has no setting {', '.join(map(repr, unknown))}; "
+            f"its settings are: {', '.join(accepted)}."
+        )
+    return cls(**config)
 
 
 def _ensure_loaded() -> None:
