@@ -118,8 +118,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     x = model.sample(args.n, args.y, generator=generator, **options)
     out = Path(args.out)
     if out.suffix == ".npy":
-        from genlab.train.checkpoint import atomic_write_bytes
         import io
+
+        from genlab.train.checkpoint import atomic_write_bytes
 
         buffer = io.BytesIO()
         np.save(buffer, x.cpu().numpy())
@@ -128,7 +129,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         from genlab import viz
 
         if x.dim() == 2 and x.shape[1] == 2:
-            viz.plot_samples_2d(x, out, title=f"{model.name}: {args.n} samples")
+            from genlab import load_data
+            from genlab.train.checkpoint import read_config
+
+            name = (read_config(args.run).get("data") or {}).get("name")
+            data = load_data(name, split="train") if name else x
+            viz.plot_density_2d(model, data, x, out)
         elif x.dim() == 4:
             viz.plot_image_grid(x, out, num_levels=model.num_levels)
         else:
