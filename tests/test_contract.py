@@ -15,7 +15,8 @@ import math
 import pytest
 import torch
 
-from genlab import Dataset, available, fit, get, load
+from genlab import Dataset, available, fit, load
+from genlab.registry import get
 from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
 from genlab.train.checkpoint import save_model
 

@@ -45,3 +45,7 @@ class CheckpointError(GenlabError, OSError):
 
 class TrainingError(GenlabError, RuntimeError):
     """Training cannot continue (e.g. the loss became NaN or infinite)."""
+
+
+class GenlabWarning(UserWarning):
+    """A setting that works but is probably not what the user wants (e.g. a huge table)."""

@@ -1,0 +1,411 @@
+r"""Gaussian mixture and Gaussian models, fit by EM or by maximum likelihood with SGD.
+
+.. math::
+
+    p_\theta(x) = \sum_{k=1}^K w_k \, \mathcal N(x; \mu_k, L_k L_k^\top)
+
+Two routes to the same maximum-likelihood problem
+:math:`\arg\min_\theta -\frac1n \sum_i \log p_\theta(x^{(i)})`:
+
+* ``method="em"`` (default): closed-form E and M steps (:mod:`genlab.models.gmm_em`),
+  float64 wherever precision matters, started from k-means centres (k-means++ seeds,
+  :mod:`genlab.models.gmm_init`); ``genlab.fit`` calls :meth:`fit_closed_form`.
+* ``method="sgd"``: the common trainer minimises the NLL over unconstrained parameters —
+  ``logits`` (``w = softmax(logits)``), ``means``, ``log_scale`` (log of the Cholesky
+  diagonal, so it stays positive) and ``scale_offdiag`` (the strictly lower triangle); it
+  starts from the same k-means initialisation (:meth:`initialize`).
+
+Both routes store their result in those same parameters, so saving, loading, ``log_prob``
+and ``sample`` do not care which route was taken.
+
+Discrete data (``num_levels = L``): the mixture lives on the unit cube; data are uniformly
+dequantized, ``v = (x + u) / L``, and ``log_prob`` returns the bound
+``log p(v) - D log L`` on the log mass. Samples are quantized back to levels.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from genlab.base import GenerativeModel, check_choice
+from genlab.data.dataset import Dataset
+from genlab.data.transforms import dequantization_log_det, quantize, uniform_dequantize
+from genlab.errors import ConfigError, DataError, NotFittedError
+from genlab.models.gmm_em import Mixture, component_log_prob, em, m_step, precision_factor
+from genlab.models.gmm_init import hard_responsibilities, kmeans, kmeans_plusplus
+from genlab.models.histogram_tables import GenlabWarning
+from genlab.registry import register
+
+__all__ = ["Gaussian", "GaussianMixture"]
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"Expected {name} to be an int >= {minimum}, but found {value!r}.")
+
+
+def _check_nonnegative(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(f"Expected {name} >= 0, but found {value!r}.")
+
+
+@register("gmm")
+class GaussianMixture(GenerativeModel):
+    r"""Mixture of Gaussians with full or diagonal covariances, optionally one per class.
+
+    Arguments:
+        event_shape: Shape of one sample; the mixture is over its D = prod(event_shape) values.
+        num_classes: One mixture per class label (p(x | y)) when set.
+        num_levels: Discrete data with L levels (dequantized to the unit cube, see module doc).
+        components: Number of components K per mixture.
+        covariance: ``"full"`` (Cholesky factor per component) or ``"diag"``.
+        method: ``"em"`` (closed form, default) or ``"sgd"`` (maximum likelihood with the
+            common trainer).
+        reg_covar: Added to every variance in the EM M-step (keeps covariances invertible).
+        max_iter: Maximum EM iterations.
+        tol: EM stops when the mean training log-likelihood changes by less than this (nats).
+        init: ``"kmeans"`` (k-means++ seeds refined by Lloyd's k-means), ``"kmeans++"`` (the
+            seeds alone) or ``"random"`` (centres drawn uniformly from the data); each
+            component then takes the points nearest its centre for one M-step.
+        seed: Seed of the generator used for initialisation and dequantization noise.
+
+    Example:
+        >>> import torch
+        >>> from genlab.models.gmm import GaussianMixture
+        >>> x = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+        >>> model = GaussianMixture(event_shape=(2,), components=3).fit_closed_form(x)
+        >>> model.log_prob(x[:4]).shape
+        torch.Size([4])
+    """
+
+    demo: ClassVar[dict[str, dict[str, Any]]] = {
+        "moons": {"params": {"components": 16}, "steps": 1, "batch_size": 256, "lr": 1e-3},
+        "digits": {
+            "params": {"components": 10, "covariance": "full", "reg_covar": 1e-3},
+            "steps": 1,
+            "batch_size": 256,
+            "lr": 1e-3,
+        },
+    }
+
+    def __init__(
+        self,
+        *,
+        event_shape: Sequence[int],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+        components: int = 8,
+        covariance: str = "full",
+        method: str = "em",
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        tol: float = 1e-3,
+        init: str = "kmeans",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
+        _check_int("components", components, 1)
+        check_choice("covariance", covariance, ("full", "diag"))
+        check_choice("method", method, ("em", "sgd"))
+        check_choice("init", init, ("kmeans", "kmeans++", "random"))
+        _check_nonnegative("reg_covar", reg_covar)
+        _check_nonnegative("tol", tol)
+        _check_int("max_iter", max_iter, 1)
+        _check_int("seed", seed, 0)
+        self.components, self.covariance, self.method = components, covariance, method
+        self.init, self.seed = init, seed
+        self.reg_covar, self.max_iter, self.tol = float(reg_covar), max_iter, float(tol)
+        classes, dims = num_classes or 1, self.event_dim
+        # Unconstrained parameters (the SGD route trains them; EM writes its result into them).
+        self.logits = nn.Parameter(torch.zeros(classes, components))  # w = softmax(logits)
+        self.means = nn.Parameter(torch.zeros(classes, components, dims))
+        self.log_scale = nn.Parameter(torch.zeros(classes, components, dims))  # log diag L
+        self.full = covariance == "full" and dims > 1
+        if self.full:
+            self.scale_offdiag = nn.Parameter(
+                torch.zeros(classes, components, dims * (dims - 1) // 2)
+            )
+        self.register_buffer("fitted", torch.tensor(False))
+        # EM diagnostics per class: mean train log-likelihood (of the data EM saw), iterations.
+        self.register_buffer(
+            "em_log_likelihood", torch.full((classes,), float("nan"), dtype=torch.float64)
+        )
+        self.register_buffer("em_iterations", torch.zeros(classes, dtype=torch.long))
+
+    @property
+    def closed_form(self) -> bool:
+        return self.method == "em"
+
+    # ------------------------------------------------------------------ parameters -> mixture
+    def scale_tril(self) -> Tensor:
+        """Cholesky factors ``L = tril(offdiag) + diag(exp(log_scale))``, ``(C, K, D, D)``
+        (full), or standard deviations ``exp(log_scale)``, ``(C, K, D)`` (diagonal)."""
+        diag = self.log_scale.exp()
+        if not self.full:  # diagonal, or one dimension where full and diagonal coincide
+            return diag
+        rows, cols = torch.tril_indices(self.event_dim, self.event_dim, -1, device=diag.device)
+        tril = torch.diag_embed(diag)
+        off = torch.zeros_like(tril)
+        off[..., rows, cols] = self.scale_offdiag
+        return tril + off
+
+    def _store(self, cls: int, mixture: Mixture) -> None:
+        """Write one class's mixture (float64) into the unconstrained parameters."""
+        with torch.no_grad():
+            self.logits[cls] = mixture.weights.log()
+            self.means[cls] = mixture.means
+            if self.full:
+                rows, cols = torch.tril_indices(self.event_dim, self.event_dim, -1)
+                self.log_scale[cls] = mixture.scale.diagonal(dim1=-2, dim2=-1).log()
+                self.scale_offdiag[cls] = mixture.scale[:, rows, cols]
+            else:
+                self.log_scale[cls] = mixture.scale.log()
+
+    def _continuous_log_prob(self, v: Tensor, c: Tensor | None) -> Tensor:
+        """``log p(v | class)`` in float64 for points ``(n, D)`` on the continuous scale."""
+        log_w = torch.log_softmax(self.logits.double(), dim=-1)  # (C, K)
+        factor, log_det = precision_factor(self.scale_tril().double(), full=self.full)
+        means, v = self.means.double(), v.double()
+        if c is None:
+            comp = component_log_prob(v, means[0], factor[0], log_det[0], full=self.full)
+            return torch.logsumexp(comp + log_w[0], dim=-1)
+        out = v.new_zeros(v.shape[0])
+        for cls in c.unique().tolist():
+            rows = (c == cls).nonzero().squeeze(1)
+            comp = component_log_prob(
+                v[rows], means[cls], factor[cls], log_det[cls], full=self.full
+            )
+            out = out.index_put((rows,), torch.logsumexp(comp + log_w[cls], dim=-1))
+        return out
+
+    def _require_fitted(self) -> None:
+        if self.method == "em" and not bool(self.fitted):
+            raise NotFittedError(
+                f"Expected a fitted {type(self).__name__} (method='em'), but found an unfitted "
+                "one: call fit_closed_form(data) or genlab.fit(model, data) first."
+            )
+
+    # ------------------------------------------------------------------ likelihood
+    def _log_prob(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """Exact log density; for discrete data the dequantization bound on the log mass.
+
+        The dequantization noise comes from a generator seeded with ``seed + 1``, so the same
+        batch always gets the same value (the training objective draws fresh noise instead).
+        """
+        self._require_fitted()
+        v = x.reshape(x.shape[0], -1)  # (n, D)
+        if not self.discrete:
+            return self._continuous_log_prob(v, y).to(x.dtype)
+        generator = torch.Generator(device=v.device).manual_seed(self.seed + 1)
+        v = uniform_dequantize(v.double(), self.num_levels, generator)
+        shift = dequantization_log_det(self.event_dim, self.num_levels)
+        return (self._continuous_log_prob(v, y) + shift).to(x.dtype)
+
+    def training_loss(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+        """NLL in nats per dimension; discrete data get fresh dequantization noise each call."""
+        v = x.reshape(x.shape[0], -1)  # (b, D)
+        shift = 0.0
+        if self.discrete:
+            v = uniform_dequantize(v, self.num_levels)
+            shift = dequantization_log_det(self.event_dim, self.num_levels)
+        loss = -(self._continuous_log_prob(v, y) + shift).mean() / self.event_dim
+        loss = loss.to(self.dtype)
+        return loss, {"nll": loss.item()}
+
+    # ------------------------------------------------------------------ sampling
+    def _sample(
+        self, n: int, y: Tensor | None, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Pick component k with probability w_k, then ``x = mu_k + L_k eps``, eps ~ N(0, I)."""
+        self._require_fitted()
+        c = torch.zeros(n, dtype=torch.long, device=self.device) if y is None else y
+        scale = self.scale_tril().double()
+        out = torch.empty(n, self.event_dim, dtype=torch.float64, device=self.device)
+        for cls in c.unique().tolist():
+            rows = (c == cls).nonzero().squeeze(1)
+            weights = torch.softmax(self.logits[cls].double(), dim=-1)
+            k = torch.multinomial(weights, rows.numel(), replacement=True, generator=generator)
+            eps = torch.randn(
+                rows.numel(),
+                self.event_dim,
+                generator=generator,
+                dtype=torch.float64,
+                device=self.device,
+            )
+            x = self.means[cls].double()[k]  # (m, D)
+            for comp in k.unique().tolist():
+                pick = k == comp
+                s = scale[cls, comp]  # L_k (D, D) or std (D,)
+                x[pick] += eps[pick] @ s.T if self.full else eps[pick] * s
+            out[rows] = x
+        if self.discrete:
+            out = quantize(out, self.num_levels)
+        return out.to(self.dtype).reshape(n, *self.event_shape)
+
+    # ------------------------------------------------------------------ fitting
+    def _training_points(
+        self, data: Dataset | Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor | None]:
+        """Validated float64 points ``(n, D)`` on the continuous scale, and labels."""
+        x_raw = data.x if isinstance(data, Dataset) else data
+        # Labels matter only to a conditional model; toy sets carry them regardless.
+        y_raw = data.y if isinstance(data, Dataset) and self.conditional else None
+        x, _ = self._check_x(x_raw)
+        y = self._check_y(y_raw, x.shape[0])
+        v = x.reshape(x.shape[0], -1).double()  # (n, D)
+        if self.discrete:
+            v = uniform_dequantize(v, self.num_levels, generator)
+        return v, y
+
+    def _class_points(self, v: Tensor, y: Tensor | None) -> list[tuple[int, Tensor]]:
+        classes = self.num_classes or 1
+        groups = [(0, v)] if y is None else [(c, v[y == c]) for c in range(classes)]
+        for c, points in groups:
+            if points.shape[0] < self.components:
+                raise DataError(
+                    f"Expected at least components={self.components} training points"
+                    f"{f' of class {c}' if y is not None else ''}, but found {points.shape[0]}."
+                )
+        return groups
+
+    def _initial_mixture(self, v: Tensor, generator: torch.Generator) -> Mixture:
+        """k-means, k-means++ or random centres; each point goes to its nearest; one M-step."""
+        if self.init in ("kmeans", "kmeans++"):
+            centres = kmeans_plusplus(v, self.components, generator)
+            if self.init == "kmeans":
+                centres = kmeans(v, centres)
+        else:
+            pick = torch.randperm(v.shape[0], generator=generator, device=v.device)[
+                : self.components
+            ]
+            centres = v[pick]
+        resp = hard_responsibilities(v, centres)
+        return m_step(v, resp, full=self.full, reg_covar=self.reg_covar)
+
+    def initialize(self, data: Dataset) -> None:
+        """SGD route: start from the initial mixture EM would start from (no EM iterations)."""
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        v, y = self._training_points(data, generator)
+        for cls, points in self._class_points(v, y):
+            self._store(cls, self._initial_mixture(points, generator))
+        self.fitted.fill_(True)
+
+    def fit_closed_form(
+        self, data: Dataset | Tensor, *, val_data: Dataset | None = None
+    ) -> GaussianMixture:
+        """Fit by EM from the ``init`` initialisation (one mixture per class).
+
+        Arguments:
+            data: A :class:`~genlab.data.dataset.Dataset`, or a tensor ``(n, *event_shape)``
+                for an unconditional model.
+            val_data: Unused (EM has no validation-driven choices); accepted for the trainer.
+
+        Returns:
+            ``self``, fitted. A GenlabWarning says when EM stopped at ``max_iter`` before
+            converging.
+        """
+        if self.method != "em":
+            raise ConfigError(
+                "Expected method='em' for fit_closed_form, but found method='sgd': train it "
+                "with genlab.fit(model, data)."
+            )
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        v, y = self._training_points(data, generator)
+        for cls, points in self._class_points(v, y):
+            centre = points.mean(0)  # EM is translation-equivariant; centring helps rounding
+            start = self._initial_mixture(points - centre, generator)
+            result = em(
+                points - centre,
+                start,
+                reg_covar=self.reg_covar,
+                max_iter=self.max_iter,
+                tol=self.tol,
+            )
+            result.mixture.means += centre
+            self._store(cls, result.mixture)
+            self.em_log_likelihood[cls] = result.log_likelihood
+            self.em_iterations[cls] = result.iterations
+            if not result.converged:
+                warnings.warn(
+                    f"EM did not converge in max_iter={self.max_iter} iterations (last change "
+                    f"above tol={self.tol:g}). Increase max_iter or tol.",
+                    GenlabWarning,
+                    stacklevel=2,
+                )
+        self.fitted.fill_(True)
+        return self
+
+    # ------------------------------------------------------------------ registry hooks
+    @classmethod
+    def tiny_configs(cls) -> list[dict[str, Any]]:
+        """Small configurations covering the variants (for the contract tests)."""
+        return [
+            {"event_shape": (2,), "components": 3},
+            {"event_shape": (2,), "components": 2, "covariance": "diag"},
+            {"event_shape": (2,), "components": 2, "method": "sgd"},
+            {"event_shape": (3,), "components": 2, "covariance": "diag", "method": "sgd"},
+            {"event_shape": (2,), "components": 2, "num_classes": 3},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "components": 2, "covariance": "diag"},
+            {"event_shape": (1, 2, 2), "num_levels": 17, "components": 2, "method": "sgd"},
+        ]
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, components={self.components}, "
+            f"covariance={self.covariance!r}, method={self.method!r}"
+        )
+
+
+@register("gaussian")
+class Gaussian(GaussianMixture):
+    """A single Gaussian (full covariance by default): a one-component :class:`GaussianMixture`.
+
+    Takes the same arguments except ``components``; EM converges in one step (the M-step from
+    all points is the maximum-likelihood mean and covariance).
+    """
+
+    demo: ClassVar[dict[str, dict[str, Any]]] = {
+        "moons": {"params": {}, "steps": 1, "batch_size": 256, "lr": 1e-3},
+        "digits": {"params": {"reg_covar": 1e-3}, "steps": 1, "batch_size": 256, "lr": 1e-3},
+    }
+
+    def __init__(
+        self,
+        *,
+        event_shape: Sequence[int],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+        covariance: str = "full",
+        method: str = "em",
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        tol: float = 1e-3,
+        init: str = "kmeans",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            event_shape=event_shape,
+            num_classes=num_classes,
+            num_levels=num_levels,
+            components=1,
+            covariance=covariance,
+            method=method,
+            reg_covar=reg_covar,
+            max_iter=max_iter,
+            tol=tol,
+            init=init,
+            seed=seed,
+        )
+
+    @classmethod
+    def tiny_configs(cls) -> list[dict[str, Any]]:
+        return [
+            {"event_shape": (2,)},
+            {"event_shape": (3,), "method": "sgd", "num_classes": 3},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "covariance": "diag"},
+        ]
