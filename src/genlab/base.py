@@ -335,12 +335,14 @@ class GenerativeModel(nn.Module):
                 f"it takes {', '.join(map(repr, names)) or 'no options'}."
             )
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         try:
             with torch.no_grad():
                 return self._sample(int(n), y, generator=generator, **options)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
 
     # ------------------------------------------------------------------ for families
     def _log_prob(self, x: Tensor, y: Tensor | None) -> Tensor:

@@ -143,12 +143,12 @@ class Trainer:
             if not params:
                 raise ConfigError(f"Objective {obj.name!r} has no trainable parameters.")
             cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
-            opt = cls(
-                params,
-                lr=obj.lr or self.config.lr,
-                betas=obj.betas or self.config.betas,
-                weight_decay=self.config.weight_decay,
-            )
+            settings = dict(lr=obj.lr or self.config.lr, betas=obj.betas or self.config.betas,
+                            weight_decay=self.config.weight_decay)
+            try:  # the fused kernel is the fastest Adam step where torch has one
+                opt = cls(params, fused=True, **settings)
+            except (RuntimeError, TypeError):
+                opt = cls(params, foreach=True, **settings)
             self.optimizers.append(opt)
             self.schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.config)))
         self.ema = EMA(self.model, self.config.ema_decay) if self.config.ema_decay else None
@@ -311,7 +311,7 @@ class Trainer:
             loss.backward()
             distributed.average_gradients(params, self.world)
             limit = self.config.clip_grad if self.config.clip_grad is not None else math.inf
-            norm = torch.nn.utils.clip_grad_norm_(params, limit)
+            norm = torch.nn.utils.clip_grad_norm_(params, limit, foreach=True)
             if not torch.isfinite(norm):
                 raise TrainingError(self._nan_message(f"gradient of objective {obj.name!r}", norm))
             self.optimizers[i].step()

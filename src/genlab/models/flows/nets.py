@@ -1,0 +1,207 @@
+"""Conditioner networks of the flows: an MLP, a MADE (masked MLP) and a small conv net.
+
+Each takes an optional ``context`` (an embedded class label, shape ``(n, context_dim)``) so
+every layer of a conditional flow sees the label. The last layer starts at zero, so a fresh
+coupling or autoregressive layer is the identity map (a stable start, as in Glow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.base import check_choice
+from genlab.errors import ConfigError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+}
+
+# The MLP applies its activation as a function. ReLU works in place on the fresh output of
+# each linear layer (its backward needs only its own output), which saves one allocation
+# per layer; at the small sizes of most flows the step time is dominated by such overheads.
+_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": lambda h: torch.relu_(h),
+    "leaky_relu": lambda h: F.leaky_relu(h, 0.01, inplace=True),
+    "elu": F.elu,
+    "silu": F.silu,
+    "tanh": torch.tanh,
+}
+
+
+def check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
+    """Validate a list of hidden sizes (positive ints, at least one)."""
+    try:
+        sizes = tuple(int(h) for h in hidden)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Expected hidden to be a list of ints, but found {hidden!r}.") from None
+    if not sizes or any(h < 1 for h in sizes):
+        raise ConfigError(f"Expected hidden to be non-empty positive sizes, but found {hidden!r}.")
+    return sizes
+
+
+class MLP(nn.Module):
+    """Fully connected network ``[x, context] -> out`` with ``len(hidden)`` hidden layers.
+
+    Arguments:
+        in_features: Size of ``x``.
+        out_features: Size of the output.
+        hidden: Hidden layer sizes, e.g. ``(64, 64)``.
+        context_dim: Size of the context appended to ``x`` (0 for none).
+        activation: One of ``relu, leaky_relu, elu, silu, tanh``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        hidden: Sequence[int] = (64, 64),
+        context_dim: int = 0,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        check_choice("activation", activation, ACTIVATIONS)
+        sizes = [in_features + context_dim, *check_hidden(hidden), out_features]
+        self.linears = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        nn.init.zeros_(self.linears[-1].weight)
+        nn.init.zeros_(self.linears[-1].bias)
+        self.activation = _FUNCTIONS[activation]
+        self.context_dim = context_dim
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.context_dim:
+            x = torch.cat([x, context], dim=-1)  # (n, in + context_dim)
+        *hidden, last = self.linears
+        for layer in hidden:
+            x = self.activation(F.linear(x, layer.weight, layer.bias))
+        return F.linear(x, last.weight, last.bias)
+
+
+class ConvNet(nn.Module):
+    """Small convolutional conditioner ``(n, c_in, h, w) -> (n, c_out, h, w)``.
+
+    A 3x3 conv, ``hidden_layers - 1`` 1x1 convs, then a zero-initialised 3x3 conv; the context
+    is broadcast over the pixels as extra input channels.
+
+    Arguments:
+        in_channels: Channels of the input.
+        out_channels: Channels of the output.
+        hidden_channels: Width of the hidden layers.
+        hidden_layers: Number of hidden layers (>= 1).
+        context_dim: Size of the context (0 for none).
+        activation: One of ``relu, leaky_relu, elu, silu, tanh``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        hidden_channels: int = 32,
+        hidden_layers: int = 2,
+        context_dim: int = 0,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        check_choice("activation", activation, ACTIVATIONS)
+        act = ACTIVATIONS[activation]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels + context_dim, hidden_channels, 3, padding=1),
+            act(),
+        ]
+        for _ in range(hidden_layers - 1):
+            layers += [nn.Conv2d(hidden_channels, hidden_channels, 1), act()]
+        last = nn.Conv2d(hidden_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(*layers, last)
+        self.context_dim = context_dim
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.context_dim:
+            n, _, h, w = x.shape
+            c = context[:, :, None, None].expand(n, self.context_dim, h, w)
+            x = torch.cat([x, c], dim=1)  # (n, c_in + context_dim, h, w)
+        return self.net(x)
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (a buffer, so it saves)."""
+
+    def __init__(self, in_features: int, out_features: int, mask: Tensor) -> None:
+        super().__init__(in_features, out_features)
+        self.register_buffer("mask", mask.to(torch.get_default_dtype()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADE(nn.Module):
+    r"""Masked autoencoder for distribution estimation (Germain et al. 2015).
+
+    Output ``i`` depends only on inputs that come before ``i`` in ``order``, so
+    :math:`\theta_i = \text{MADE}(x)_i` is a function of :math:`x_{<i}` and the Jacobian of
+    an autoregressive map built on it is triangular. Context inputs feed every hidden unit.
+
+    Arguments:
+        features: D, the number of autoregressive inputs.
+        params: Outputs per input (e.g. 2 for a shift and a log-scale).
+        hidden: Hidden layer sizes.
+        context_dim: Size of the context (0 for none).
+        order: A permutation of ``range(D)``: ``order[k]`` is the position of input k in the
+            autoregressive order (default: 0, 1, ..., D - 1).
+        activation: One of ``relu, leaky_relu, elu, silu, tanh``.
+
+    Returns (forward):
+        Tensor of shape ``(n, params, D)``.
+
+    References:
+        Germain et al., "MADE: Masked Autoencoder for Distribution Estimation", 2015.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        params: int,
+        *,
+        hidden: Sequence[int] = (64, 64),
+        context_dim: int = 0,
+        order: Sequence[int] | None = None,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        check_choice("activation", activation, ACTIVATIONS)
+        hidden = check_hidden(hidden)
+        d = features
+        # Degrees: input k has degree order[k] + 1 in 1..D; a hidden unit of degree m sees
+        # inputs of degree <= m; output k sees hidden units of degree < its input's degree.
+        in_deg = torch.arange(d) + 1 if order is None else torch.as_tensor(order) + 1
+        ctx_deg = torch.zeros(context_dim, dtype=torch.long)  # context feeds every unit
+        prev = torch.cat([in_deg, ctx_deg])
+        layers: list[nn.Module] = []
+        for h in hidden:
+            deg = torch.arange(h) % max(d - 1, 1) + 1  # degrees 1..D-1, cycled
+            layers += [MaskedLinear(prev.numel(), h, deg[:, None] >= prev[None, :])]
+            layers += [ACTIVATIONS[activation]()]
+            prev = deg
+        out_deg = in_deg.repeat(params)  # (params * D,), output p*D + k belongs to input k
+        last = MaskedLinear(prev.numel(), params * d, out_deg[:, None] > prev[None, :])
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(*layers, last)
+        self.features, self.params, self.context_dim = d, params, context_dim
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.context_dim:
+            x = torch.cat([x, context], dim=-1)  # (n, D + context_dim)
+        return self.net(x).reshape(x.shape[0], self.params, self.features)  # (n, params, D)

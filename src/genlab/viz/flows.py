@@ -1,0 +1,183 @@
+r"""The course's inverse-flow picture: data pushed through :math:`f^{-1}` to the Gaussian.
+
+Top row: the flow at step 0 (``init.safetensors``, written by ``genlab.fit``); bottom row:
+the trained flow (``model.safetensors``). Each row starts with the data and shows the points
+after each inverse map :math:`f_k^{-1}, \dots, f_1^{-1}`; the last panel is the latent
+:math:`z = f^{-1}(x)`, with the 1- and 2-sigma circles of the standard Gaussian it should
+match after training. Points keep the colour of their data position, so one can follow them.
+
+For data with more than two dimensions (digits) every stage is shown through the same fixed
+random orthonormal projection to 2-D; a standard Gaussian in D dimensions projects to a
+standard Gaussian in 2-D, so the last panel is comparable too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genlab.errors import ConfigError
+from genlab.viz.core import new_figure, save_figure
+
+MAX_PANELS = 9
+MAX_POINTS = 2000
+
+
+def flow_stages(model: Any, x: Tensor, y: Tensor | None = None) -> list[Tensor]:
+    """Data ``(n, *event_shape)`` after each inverse map of the flow: ``k + 1`` tensors.
+
+    Discrete data are dequantized with the model's fixed evaluation noise first.
+    """
+    x, _ = model._check_x(x)
+    y = model._check_y(y, x.shape[0])
+    model.eval()
+    with torch.no_grad():
+        u, _ = model._dequantize(x)
+        stages = model.transform.inverse_stages(u, model.context(y))
+    return [s.reshape(s.shape[0], -1) for s in stages]  # each (n, D)
+
+
+def _projection(d: int) -> np.ndarray:
+    if d == 2:
+        return np.eye(2)
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((d, 2)))
+    return q  # (D, 2), orthonormal columns
+
+
+def _pick(k: int) -> list[int]:
+    if k <= MAX_PANELS:
+        return list(range(k))
+    return sorted({round(i * (k - 1) / (MAX_PANELS - 1)) for i in range(MAX_PANELS)})
+
+
+def _limits(p: np.ndarray) -> tuple[float, float, float, float]:
+    lo = np.percentile(p, 0.5, axis=0)
+    hi = np.percentile(p, 99.5, axis=0)
+    pad = 0.1 * (hi - lo) + 1e-6
+    return lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]
+
+
+def _run_data(run_dir: Path, model: Any) -> tuple[Tensor, Tensor | None]:
+    """The test split of the data the run was trained on (from ``config.json``)."""
+    from genlab.data import load_data
+    from genlab.train.checkpoint import read_config
+
+    described = read_config(run_dir).get("data") or {}
+    name = described.get("name")
+    if not name:
+        raise ConfigError(
+            f"{run_dir / 'config.json'} does not name its data; pass data= to plot_flow_stages."
+        )
+    try:
+        data = load_data(name, split="test")
+    except Exception:  # a file path, or a split the data set does not have
+        data = load_data(name)
+    return data.x[:MAX_POINTS], data.y[:MAX_POINTS] if data.y is not None else None
+
+
+def plot_flow_stages(
+    run_dir: str | os.PathLike[str],
+    out_png: str | os.PathLike[str],
+    *,
+    data: Any = None,
+) -> Path:
+    """Draw the inverse-flow picture of a trained flow run, before and after training.
+
+    Arguments:
+        run_dir: A run folder written by ``genlab.fit(..., out=...)`` or ``genlab train``
+            (``config.json``, ``model.safetensors`` and ``init.safetensors``).
+        out_png: Path of the PNG to write.
+        data: Points to push through the flow: a tensor ``(n, *event_shape)``, a
+            :class:`~genlab.data.dataset.Dataset` (labels used for conditional flows), or
+            None for the test split of the run's data set. At most 2000 points are drawn.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: the run is not a flow, or its data cannot be found.
+        CheckpointError: the run folder is incomplete.
+    """
+    from genlab.models.flows.flow import Flow
+    from genlab.train.checkpoint import load
+
+    run_dir = Path(run_dir)
+    after = load(run_dir)
+    if not isinstance(after, Flow):
+        raise ConfigError(
+            f"Expected a flow run (realnvp, maf, nsf, glow), but {run_dir} holds "
+            f"{type(after).__name__}."
+        )
+    rows = []
+    if (run_dir / "init.safetensors").is_file():
+        rows.append(("before training", load(run_dir, weights="init.safetensors")))
+    rows.append(("after training", after))
+    if data is None:
+        x, y = _run_data(run_dir, after)
+    elif hasattr(data, "x"):
+        x, y = data.x[:MAX_POINTS], getattr(data, "y", None)
+        y = None if y is None else y[:MAX_POINTS]
+    else:
+        x, y = torch.as_tensor(data)[:MAX_POINTS], None
+    if not after.conditional:
+        y = None
+    elif y is None:
+        raise ConfigError("Expected labels for a conditional flow: pass a Dataset with y.")
+
+    projection = _projection(after.event_dim)
+    all_stages = [flow_stages(model, x, y) for _, model in rows]
+    panels = _pick(len(all_stages[0]))
+    data_2d = all_stages[0][0].numpy() @ projection  # (n, 2)
+    colour = data_2d[:, 0] + 0.5 * data_2d[:, 1]  # a colour per point, from its data position
+
+    size = 220
+    fig = new_figure(size * len(panels), size * len(rows) + 40)
+    layer_names = _stage_names(after)
+    for r, ((label, _), stages) in enumerate(zip(rows, all_stages, strict=True)):
+        for c, k in enumerate(panels):
+            ax = fig.add_subplot(len(rows), len(panels), r * len(panels) + c + 1)
+            p = stages[k].numpy() @ projection
+            if not np.isfinite(p).all():
+                p = np.where(np.isfinite(p), p, np.nan)
+            ax.scatter(p[:, 0], p[:, 1], c=colour, s=2, cmap="viridis", linewidths=0)
+            if k == len(stages) - 1:
+                t = np.linspace(0, 2 * math.pi, 200)
+                for radius in (1.0, 2.0):
+                    ax.plot(radius * np.cos(t), radius * np.sin(t), "r-", lw=0.8)
+                limits = (-3.5, 3.5, -3.5, 3.5)
+            else:
+                limits = _limits(p[np.isfinite(p).all(axis=1)])
+            ax.set_xlim(*limits[:2])
+            ax.set_ylim(*limits[2:])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            title = "data x" if k == 0 else ("latent z" if k == len(stages) - 1 else "")
+            title = title or f"after {layer_names[k - 1]}"
+            ax.set_title(title, fontsize=7)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+    projected = "" if after.event_dim == 2 else " (fixed random 2-D projection)"
+    fig.suptitle(f"{after.name}: data pushed through f^-1 layer by layer{projected}", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, out_png)
+
+
+def _stage_names(model: Any) -> list[str]:
+    """Names of the inverse maps in the order the data meets them."""
+    names = [type(b).__name__ for b in reversed(model.transform.bijections)]
+    counts: dict[str, int] = {}
+    out = []
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+        out.append(f"{n}^-1 #{counts[n]}")
+    return out
+
+
+__all__ = ["flow_stages", "plot_flow_stages"]
