@@ -1,0 +1,214 @@
+"""Autoregressive models on digits: test bits per pixel against simpler families, and
+transformer sampling speed with and without the key/value cache.
+
+Every model is trained with ``genlab.fit`` on the 1350 training digits, early-stopped on the
+150 validation digits, and scored on the 297 test digits (17 levels, 64 pixels). Autoregressive
+models give exact log-masses; the Gaussian mixture and the flow give the uniform-dequantization
+bound (averaged over several noise draws); the histogram is the per-pixel independent table.
+An "order ensemble" mixes K MADEs with different random orders:
+``p(x) = (1/K) sum_k p_k(x)``, still exact but not autoregressive in one order (so not used
+by the coder); ``ar_mixture`` mixes the four trained models, which share the raster order.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_autoregressive.py \\
+        --runs runs/bench-ar --out bench/results/autoregressive.md
+
+``--runs`` keeps each trained model's run folder (``bench/bench_compress.py`` reuses them).
+``--scale 0.2`` cuts every training length for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+import genlab  # noqa: F401  (registers every family)
+from genlab.data import load_data
+from genlab.models.autoregressive import AutoregressiveMixture
+from genlab.registry import available, create, get
+from genlab.train.checkpoint import save_model
+from genlab.train.trainer import fit
+
+LN2 = math.log(2.0)
+
+# name -> (model parameters, steps, batch size, learning rate)
+MODELS: dict[str, tuple[dict, int, int, float]] = {
+    "made": ({"hidden_features": [512], "dropout": 0.3}, 1000, 64, 1e-3),
+    "pixelcnn": ({"hidden_channels": 64, "layers": 4, "kernel_size": 5, "gated": True,
+                  "dropout": 0.2}, 2000, 64, 2e-3),
+    "rnn": ({"hidden_size": 256, "cell": "gru", "dropout": 0.2}, 1500, 64, 3e-3),
+    "transformer": ({"d_model": 96, "num_heads": 4, "num_layers": 3, "dropout": 0.2},
+                    1500, 64, 1e-3),
+}
+BASELINES = ("histogram", "gmm", "glow", "maf")
+
+
+def test_bits(model, test, draws: int = 1) -> float:
+    """Mean test bits per pixel; bounds of dequantized models averaged over ``draws``."""
+    model.eval()
+    torch.manual_seed(1234)
+    with torch.no_grad():
+        values = [model.bits_per_dim(test.x).mean().item() for _ in range(draws)]
+    return sum(values) / len(values)
+
+
+def train(name, params, steps, batch, lr, train_data, val_data, seed=0):
+    model = create(name, event_shape=(1, 8, 8), num_levels=17, **params)
+    start = time.perf_counter()
+    if model.closed_form:
+        fit(model, train_data, val_data=val_data)
+    else:
+        fit(model, train_data, val_data=val_data, steps=steps, batch_size=batch, lr=lr,
+            warmup_steps=min(50, steps // 10), val_every=max(steps // 25, 1), patience=8,
+            progress=False, seed=seed)
+    return model.eval(), time.perf_counter() - start
+
+
+def ensemble_bits(models, test) -> float:
+    """-log2 of the equal mixture (1/K) sum_k p_k(x), per pixel."""
+    with torch.no_grad():
+        lp = torch.stack([m.log_prob(test.x) for m in models])  # (K, n)
+        mix = torch.logsumexp(lp, 0) - math.log(len(models))
+    return (-mix.mean() / (64 * LN2)).item()
+
+
+def sampling_speed(model, n: int, repeats: int) -> dict[str, float]:
+    """Best-of-``repeats`` seconds to draw n samples with and without the cache."""
+    out = {}
+    for use_cache in (True, False):
+        times = []
+        for r in range(repeats):
+            g = torch.Generator().manual_seed(r)
+            start = time.perf_counter()
+            model.sample(n, generator=g, use_cache=use_cache)
+            times.append(time.perf_counter() - start)
+        out["cached" if use_cache else "uncached"] = min(times)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply training steps")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--baselines", default=",".join(BASELINES))
+    parser.add_argument("--ensemble", type=int, default=3, help="MADEs with random orders")
+    parser.add_argument("--speed-n", type=int, default=256)
+    parser.add_argument("--runs", type=Path, default=None, help="save run folders here")
+    parser.add_argument("--out", type=Path, default=None, help="write a markdown report")
+    args = parser.parse_args()
+
+    train_data, val_data, test = (load_data("digits", split=s) for s in ("train", "val", "test"))
+    rows: list[tuple[str, str, float, float]] = []  # (model, kind, bits/pixel, seconds)
+    trained = {}
+    for name in [m for m in args.models.split(",") if m]:
+        params, steps, batch, lr = MODELS[name]
+        steps = max(1, int(steps * args.scale))
+        model, seconds = train(name, params, steps, batch, lr, train_data, val_data)
+        trained[name] = model
+        rows.append((name, "exact", test_bits(model, test), seconds))
+        print(f"{name:12s} {rows[-1][2]:.3f} bits/pixel  ({seconds:.0f} s)", flush=True)
+        if args.runs is not None:
+            save_model(model, args.runs / name, data=train_data.describe())
+    if args.ensemble > 1:
+        params, steps, batch, lr = MODELS["made"]
+        members, seconds = [], 0.0
+        for k in range(args.ensemble):
+            member, s = train("made", {**params, "order": "random", "order_seed": k},
+                              max(1, int(steps * args.scale)), batch, lr, train_data, val_data,
+                              seed=k)
+            members.append(member)
+            seconds += s
+        rows.append((f"made, {args.ensemble} random orders (mixture)", "exact",
+                     ensemble_bits(members, test), seconds))
+        print(f"{rows[-1][0]}: {rows[-1][2]:.3f}", flush=True)
+    if len(trained) > 1:
+        # The trained models share the raster order, so their equal mixture is itself an
+        # autoregressive model (posterior-weighted conditionals) that the coder can use.
+        mixture = AutoregressiveMixture.from_models(list(trained.values())).eval()
+        rows.append((f"ar_mixture of the {len(trained)} models above", "exact",
+                     test_bits(mixture, test), sum(r[3] for r in rows)))
+        print(f"{rows[-1][0]}: {rows[-1][2]:.3f}", flush=True)
+        if args.runs is not None:
+            save_model(mixture, args.runs / "ar_mixture", data=train_data.describe())
+    for name in [b for b in args.baselines.split(",") if b]:
+        if name not in available():
+            rows.append((name, "not registered", float("nan"), 0.0))
+            continue
+        # each family's own digits settings (its `demo` entry), the same early stopping
+        demo = getattr(get(name), "demo", {}).get("digits", {})
+        steps = max(1, int(demo.get("steps", 1000) * min(1.0, args.scale)))
+        model, seconds = train(name, demo.get("params", {}), steps, demo.get("batch_size", 64),
+                               demo.get("lr", 1e-3), train_data, val_data)
+        kind = "exact" if model.discrete and model.has_exact_likelihood and name == "histogram" \
+            else "dequantization bound"
+        rows.append((name, kind, test_bits(model, test, draws=8), seconds))
+        print(f"{name:12s} {rows[-1][2]:.3f} bits/pixel  ({seconds:.0f} s)", flush=True)
+
+    speed = {}
+    if "transformer" in trained:
+        model = trained["transformer"]
+        speed = sampling_speed(model, args.speed_n, repeats=2)
+        print(f"transformer sampling {args.speed_n} x 64 px: cached {speed['cached']:.2f} s, "
+              f"uncached {speed['uncached']:.2f} s, ratio {speed['uncached'] / speed['cached']:.1f}",
+              flush=True)
+    throughput = {}
+    for name, model in trained.items():
+        start = time.perf_counter()
+        model.sample(args.speed_n, generator=torch.Generator().manual_seed(0))
+        throughput[name] = args.speed_n * 64 / (time.perf_counter() - start)
+
+    if args.out is not None:
+        write_report(args, rows, speed, throughput)
+
+
+def write_report(args, rows, speed, throughput) -> None:
+    hist = next((r[2] for r in rows if r[0] == "histogram"), float("nan"))
+    lines = [
+        "## Digits test bits per pixel (297 images x 64 pixels, 17 levels)",
+        "",
+        f"Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/bench_autoregressive.py "
+        f"--scale {args.scale} --ensemble {args.ensemble}"
+        f"{' --runs ' + str(args.runs) if args.runs else ''} --out {args.out}`  ",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s), "
+        f"torch {torch.__version__}, shared CPU.",
+        "",
+        "| model | likelihood | test bits/pixel | vs histogram | train time (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, kind, bits, seconds in rows:
+        ratio = f"{bits / hist:.3f}" if hist == hist and bits == bits else "n/a"
+        value = f"{bits:.3f}" if bits == bits else "n/a"
+        lines.append(f"| {name} | {kind} | {value} | {ratio} | {seconds:.0f} |")
+    if speed:
+        ratio = speed["uncached"] / speed["cached"]
+        n = args.speed_n
+        lines += [
+            "",
+            f"## Transformer sampling, {n} images x 64 pixels (best of 2)",
+            "",
+            "| | seconds | pixels/second |",
+            "|---|---|---|",
+            f"| with key/value cache | {speed['cached']:.3f} | {n * 64 / speed['cached']:,.0f} |",
+            f"| without (re-run prefix) | {speed['uncached']:.3f} | "
+            f"{n * 64 / speed['uncached']:,.0f} |",
+            f"| speed-up | {ratio:.1f}x (target >= 5x) | |",
+        ]
+    if throughput:
+        lines += ["", f"Sampling throughput ({args.speed_n} images):", "",
+                  "| model | pixels/second |", "|---|---|"]
+        lines += [f"| {k} | {v:,.0f} |" for k, v in throughput.items()]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(lines) + "\n"
+    marker = "<!-- bench_autoregressive -->"
+    old = args.out.read_text() if args.out.exists() else ""
+    head, _, rest = old.partition(marker)
+    tail = rest.partition("<!-- /bench_autoregressive -->")[2] if rest else ""
+    args.out.write_text(f"{head}{marker}\n{text}<!-- /bench_autoregressive -->{tail}")
+
+
+if __name__ == "__main__":
+    main()

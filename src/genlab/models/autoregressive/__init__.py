@@ -1,0 +1,22 @@
+"""Autoregressive models: p(x | y) = prod_t p(x_{o_t} | x_{o_<t}, y), exact likelihood.
+
+Importing this package registers ``"made"``, ``"pixelcnn"``, ``"rnn"``, ``"transformer"`` and
+``"ar_mixture"`` (a mixture of discrete models sharing one order).
+"""
+
+from genlab.models.autoregressive.core import AutoregressiveModel, raster_order
+from genlab.models.autoregressive.made import MADE
+from genlab.models.autoregressive.mixture import AutoregressiveMixture
+from genlab.models.autoregressive.pixelcnn import PixelCNN
+from genlab.models.autoregressive.rnn import RNN
+from genlab.models.autoregressive.transformer import Transformer
+
+__all__ = [
+    "MADE",
+    "RNN",
+    "AutoregressiveMixture",
+    "AutoregressiveModel",
+    "PixelCNN",
+    "Transformer",
+    "raster_order",
+]

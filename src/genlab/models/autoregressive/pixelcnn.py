@@ -1,0 +1,233 @@
+"""PixelCNN: masked convolutions over images in raster-scan order (van den Oord et al. 2016).
+
+An image ``x`` of shape ``(c, h, w)`` is ordered row by row, pixel by pixel, channel by
+channel, and
+
+    p(x | y) = prod_{r, s} prod_k p(x_{k,r,s} | x_{:, <(r,s)}, x_{<k, r, s}, y).
+
+A stack of convolutions whose kernels are masked (:func:`.layers.conv_mask`) computes all
+factors at once: the first layer (mask A) hides the centre pixel itself, later layers (mask
+B) may use the centre of the previous features, which already exclude it.
+
+The gated variant (van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+Decoders") removes the blind spot of stacked masked kernels with two stacks: a vertical stack
+``v`` that sees every row above, and a horizontal stack ``h`` that sees the current row to
+the left and receives ``v``. Each layer computes
+
+    v' = tanh(W_{v,f} * v + V_f y) . sigmoid(W_{v,g} * v + V_g y)
+    h' = h + W_o (tanh(W_{h,f} * h + U_f (W_v * v) + V_f y) . sigmoid(... g ...))
+
+with ``.`` the elementwise product and ``V y`` a label embedding (class-conditional model).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.models.autoregressive.core import AutoregressiveModel
+from genlab.models.autoregressive.layers import MaskedConv2d, conv_mask
+from genlab.models.autoregressive.made import encode_values, resolve_encoding
+from genlab.registry import register
+
+
+def vertical_mask(out_channels: int, in_channels: int, k: int, *, first: bool) -> Tensor:
+    """Vertical-stack kernel: rows strictly above the centre (first layer) or rows up to and
+    including the centre row (later layers, whose inputs already see only rows above)."""
+    mask = torch.zeros(out_channels, in_channels, k, k)
+    mask[:, :, : k // 2 + (0 if first else 1), :] = 1.0
+    return mask
+
+
+def gate(a: Tensor) -> Tensor:
+    """``tanh(a_f) * sigmoid(a_g)`` on interleaved channel pairs, which keeps each pair in
+    one channel group: ``(n, 2F, h, w) -> (n, F, h, w)``."""
+    return torch.tanh(a[:, 0::2]) * torch.sigmoid(a[:, 1::2])
+
+
+class ResidualBlock(nn.Module):
+    """relu -> 1x1 (B) -> relu -> 3x3 (B) -> relu -> 1x1 (B), plus the input."""
+
+    def __init__(self, channels: int, groups: int, dropout: float) -> None:
+        super().__init__()
+
+        def conv(k: int) -> MaskedConv2d:
+            return MaskedConv2d(channels, channels, (k, k),
+                                conv_mask(channels, channels, (k, k), mask_type="B", groups=groups))
+
+        self.convs = nn.ModuleList([conv(1), conv(3), conv(1)])
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x
+        for i, layer in enumerate(self.convs):
+            if i == len(self.convs) - 1:
+                h = self.dropout(h)
+            h = layer(torch.relu(h))
+        return x + h
+
+
+class GatedLayer(nn.Module):
+    """One gated layer over the (vertical, horizontal) pair of stacks."""
+
+    def __init__(self, in_channels: int, channels: int, k: int, *, first: bool, groups: int,
+                 num_classes: int | None, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        f2 = 2 * channels
+        self.first = first
+        self.v_conv = MaskedConv2d(in_channels, f2, (k, k),
+                                   vertical_mask(f2, in_channels, k, first=first))
+        # v only sees rows above, so it may feed every channel of h unmasked.
+        self.v_to_h = nn.Conv2d(f2, f2, 1)
+        self.h_conv = MaskedConv2d(
+            in_channels, f2, (1, k),
+            conv_mask(f2, in_channels, (1, k), mask_type="A" if first else "B", groups=groups),
+        )
+        self.h_out = MaskedConv2d(channels, channels, (1, 1),
+                                  conv_mask(channels, channels, (1, 1), mask_type="B",
+                                            groups=groups))
+        self.label = nn.Embedding(num_classes, f2) if num_classes is not None else None
+
+    def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        v_pre = self.v_conv(v)  # (n, 2F, h, w)
+        h_pre = self.h_conv(h) + self.v_to_h(v_pre)
+        if self.label is not None:
+            bias = self.label(y)[:, :, None, None]  # (n, 2F, 1, 1)
+            v_pre, h_pre = v_pre + bias, h_pre + bias
+        h_new = self.h_out(self.dropout(gate(h_pre)))
+        return gate(v_pre), h_new if self.first else h + h_new
+
+
+@register("pixelcnn")
+class PixelCNN(AutoregressiveModel):
+    """PixelCNN (plain residual or gated) for images of shape ``(c, h, w)``.
+
+    Arguments:
+        event_shape: ``(c, h, w)``.
+        num_classes: Labels for p(x | y), or None.
+        num_levels: Discrete levels (softmax outputs) or None (mixture of Gaussians).
+        hidden_channels: Feature channels (a multiple of c).
+        layers: Residual blocks (plain) or gated layers after the first.
+        kernel_size: Odd size of the first masked kernel (gated: of every kernel).
+        gated: Use the gated two-stack architecture without a blind spot.
+        components: Gaussians per dimension for continuous data.
+        input_encoding: ``"auto"``, ``"onehot"`` or ``"value"``.
+        dropout: Dropout probability inside each residual block or gated layer.
+
+    Example:
+        >>> from genlab import create
+        >>> model = create("pixelcnn", event_shape=(1, 4, 4), num_levels=3, hidden_channels=8)
+        >>> model.sample(2).shape
+        torch.Size([2, 1, 4, 4])
+    """
+
+    demo: ClassVar[dict[str, dict]] = {
+        "digits": {
+            "params": {"hidden_channels": 16, "layers": 2, "kernel_size": 5, "gated": True},
+            "steps": 200, "batch_size": 64, "lr": 3e-3,
+        },
+    }
+
+    def __init__(
+        self,
+        *,
+        event_shape: tuple[int, ...],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+        hidden_channels: int = 64,
+        layers: int = 5,
+        kernel_size: int = 7,
+        gated: bool = False,
+        components: int = 5,
+        input_encoding: str = "auto",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
+            components=components, order="natural",
+        )
+        if len(self.event_shape) != 3:
+            raise ConfigError(
+                f"Expected event_shape (c, h, w) for PixelCNN, but found {self.event_shape}."
+            )
+        c = self.event_shape[0]
+        for name, value, low in (("hidden_channels", hidden_channels, 1), ("layers", layers, 0),
+                                 ("kernel_size", kernel_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"Expected {name} to be an int >= {low}, but found {value!r}.")
+        if kernel_size % 2 == 0:
+            raise ConfigError(f"Expected an odd kernel_size, but found {kernel_size}.")
+        if hidden_channels % c:
+            raise ConfigError(
+                f"Expected hidden_channels to be a multiple of the {c} image channels, but "
+                f"found {hidden_channels}."
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"Expected dropout in [0, 1), but found {dropout!r}.")
+        self.encoding = resolve_encoding(input_encoding, num_levels)
+        e = num_levels if self.encoding == "onehot" else 1
+        f, p, k = hidden_channels, self.head.num_params, kernel_size
+        self.gated = gated
+        if gated:
+            self.stack = nn.ModuleList(
+                GatedLayer(c * e if i == 0 else f, f, k, first=i == 0, groups=c,
+                           num_classes=num_classes, dropout=dropout)
+                for i in range(layers + 1)
+            )
+        else:
+            self.input = MaskedConv2d(c * e, f, (k, k),
+                                      conv_mask(f, c * e, (k, k), mask_type="A", groups=c))
+            self.blocks = nn.ModuleList(ResidualBlock(f, c, dropout) for _ in range(layers))
+            if num_classes is not None:
+                self.labels = nn.ModuleList(nn.Embedding(num_classes, f)
+                                            for _ in range(layers + 1))
+        self.out_hidden = MaskedConv2d(f, f, (1, 1),
+                                       conv_mask(f, f, (1, 1), mask_type="B", groups=c))
+        self.out = MaskedConv2d(f, c * p, (1, 1),
+                                conv_mask(c * p, f, (1, 1), mask_type="B", groups=c))
+
+    def features(self, x: Tensor) -> Tensor:
+        return encode_values(x, self.encoding, self.num_levels)  # (n, D, E)
+
+    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
+        n, e = features.shape[0], features.shape[-1]
+        c, hh, ww = self.event_shape
+        # channel k's E features form the k-th contiguous channel block (its mask group)
+        img = features.reshape(n, c, hh, ww, e).permute(0, 1, 4, 2, 3)  # (n, c, E, h, w)
+        img = img.reshape(n, c * e, hh, ww)  # (n, c*E, h, w)
+        if self.gated:
+            v = h = img
+            for layer in self.stack:
+                v, h = layer(v, h, y)
+        else:
+            h = self.input(img)  # (n, F, h, w)
+            if y is not None:
+                h = h + self.labels[0](y)[:, :, None, None]
+            for i, block in enumerate(self.blocks):
+                h = block(h)
+                if y is not None:
+                    h = h + self.labels[i + 1](y)[:, :, None, None]
+        # ELU rather than ReLU here: a narrow stack whose units all start negative would
+        # otherwise pass no signal (and no gradient) at all.
+        h = self.out(F.elu(self.out_hidden(F.elu(h))))  # (n, c*P, h, w)
+        p = self.head.num_params
+        h = h.reshape(n, c, p, hh, ww).permute(0, 1, 3, 4, 2)  # (n, c, h, w, P)
+        return h.reshape(n, self.event_dim, p)  # (n, D, P)
+
+    @classmethod
+    def tiny_configs(cls) -> list[dict]:
+        return [
+            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_channels": 8, "layers": 1,
+             "kernel_size": 3},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_channels": 8, "layers": 1,
+             "kernel_size": 3, "gated": True, "num_classes": 3},
+            {"event_shape": (2, 4, 4), "hidden_channels": 8, "layers": 1, "kernel_size": 3,
+             "components": 2, "num_classes": 3},
+            {"event_shape": (2, 4, 4), "hidden_channels": 8, "layers": 1, "kernel_size": 3,
+             "components": 2, "gated": True},
+        ]

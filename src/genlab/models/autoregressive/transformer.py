@@ -1,0 +1,234 @@
+"""A small causal transformer over tokens (pixels as tokens), with a key/value cache.
+
+The sequence ``x_{o_1}, ..., x_{o_D}`` is shifted right behind a start token, so the token
+at step t holds ``x_{o_{t-1}}`` and the output at step t parametrises ``x_{o_t}``:
+
+    h^0_t = e(x_{o_{t-1}}) + P_t + E y                (token, position and label embeddings)
+    h^l = h^{l-1} + Attn(LN(h^{l-1})),  h^l <- h^l + MLP(LN(h^l))
+    Attn(h)_t = sum_{s <= t} softmax_s(q_t . k_s / sqrt(d_head)) v_s    (causal: s <= t)
+    p(x_{o_t} | x_{o_<t}, y) = head(W_out LN(h^L_t))
+
+Training runs all D steps at once under the causal mask. In sampling, step t needs the keys
+and values of steps ``s < t`` at every layer; they do not change once computed, so the cache
+keeps them and step t computes only its own query, key and value: O(t) work per step instead
+of re-running the whole prefix (O(t^2) attention plus t MLP passes).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.models.autoregressive.core import AutoregressiveModel, State
+from genlab.registry import register
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: causal multi-head self-attention, then an MLP."""
+
+    def __init__(self, d_model: int, num_heads: int, mlp_ratio: int, dropout: float) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
+                                 nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
+        self.dropout = dropout
+
+    def _heads(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        n, t, d = h.shape
+        qkv = self.qkv(self.ln1(h)).reshape(n, t, 3, self.num_heads, d // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (n, heads, T, d_head)
+        return q, k, v
+
+    def _finish(self, h: Tensor, attn: Tensor) -> Tensor:
+        n, _, t, _ = attn.shape
+        h = h + self.proj(attn.transpose(1, 2).reshape(n, t, -1))  # (n, T, d)
+        return h + self.mlp(self.ln2(h))
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Whole sequence ``(n, T, d)`` under the causal mask."""
+        q, k, v = self._heads(h)
+        p = self.dropout if self.training else 0.0
+        return self._finish(h, F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                              dropout_p=p))
+
+    def step(self, h: Tensor, cache: tuple[Tensor, Tensor], t: int) -> Tensor:
+        """One new token ``(n, 1, d)`` at step t; its key and value go into ``cache[.., t]``."""
+        q, k, v = self._heads(h)  # each (n, heads, 1, d_head)
+        keys, values = cache  # each (n, heads, D, d_head)
+        keys[:, :, t : t + 1] = k
+        values[:, :, t : t + 1] = v
+        # the query may attend to every cached step s <= t: no mask needed
+        attn = F.scaled_dot_product_attention(q, keys[:, :, : t + 1], values[:, :, : t + 1])
+        return self._finish(h, attn)
+
+
+@register("transformer")
+class Transformer(AutoregressiveModel):
+    """Causal transformer autoregressive model with a key/value cache for sampling.
+
+    Arguments:
+        event_shape: Shape of one sample (flattened to a sequence of D tokens).
+        num_classes: Labels for p(x | y), or None.
+        num_levels: Discrete levels (tokens; softmax outputs) or None (continuous values
+            embedded linearly, mixture of Gaussians outputs).
+        d_model: Width of the token representations.
+        num_heads: Attention heads (must divide d_model).
+        num_layers: Transformer blocks.
+        mlp_ratio: Hidden width of each MLP, in multiples of d_model.
+        components: Gaussians per dimension for continuous data.
+        order: ``"natural"`` (raster scan) or ``"random"``.
+        order_seed: Seed of the random order.
+        dropout: Dropout on attention weights and MLP outputs during training.
+
+    Example:
+        >>> import torch
+        >>> from genlab import create
+        >>> model = create("transformer", event_shape=(4,), num_levels=3, d_model=8, num_heads=2)
+        >>> a = model.sample(3, generator=torch.Generator().manual_seed(0))
+        >>> b = model.sample(3, generator=torch.Generator().manual_seed(0), use_cache=False)
+        >>> bool((a == b).all())
+        True
+    """
+
+    demo: ClassVar[dict[str, dict]] = {
+        "digits": {
+            "params": {"d_model": 32, "num_heads": 2, "num_layers": 2},
+            "steps": 150, "batch_size": 64, "lr": 3e-3,
+        },
+    }
+
+    def __init__(
+        self,
+        *,
+        event_shape: tuple[int, ...],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        mlp_ratio: int = 4,
+        components: int = 5,
+        order: str = "natural",
+        order_seed: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
+            components=components, order=order, order_seed=order_seed,
+        )
+        for name, value in (("d_model", d_model), ("num_heads", num_heads),
+                            ("num_layers", num_layers), ("mlp_ratio", mlp_ratio)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"Expected {name} to be a positive int, but found {value!r}.")
+        if d_model % num_heads:
+            raise ConfigError(
+                f"Expected num_heads to divide d_model={d_model}, but found {num_heads}."
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"Expected dropout in [0, 1), but found {dropout!r}.")
+        self.d_model, self.num_heads = d_model, num_heads
+        if num_levels is not None:
+            self.embed: nn.Module = nn.Embedding(num_levels, d_model)
+        else:
+            self.embed = nn.Linear(1, d_model)
+        self.start = nn.Parameter(torch.randn(d_model) * 0.02)
+        self.position = nn.Parameter(torch.randn(self.event_dim, d_model) * 0.02)
+        self.label = nn.Embedding(num_classes, d_model) if num_classes is not None else None
+        self.blocks = nn.ModuleList(Block(d_model, num_heads, mlp_ratio, dropout)
+                                    for _ in range(num_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        self.output = nn.Linear(d_model, self.head.num_params)
+
+    def features(self, x: Tensor) -> Tensor:
+        if self.num_levels is not None:
+            return self.embed(x.long())  # (n, D, d)
+        return self.embed(x.unsqueeze(-1))  # (n, D, d)
+
+    def _tokens(self, prev: Tensor, t0: int, y: Tensor | None) -> Tensor:
+        """Add position (steps ``t0, t0+1, ...``) and label embeddings to ``(n, T, d)``."""
+        h = prev + self.position[t0 : t0 + prev.shape[1]]
+        if y is not None:
+            h = h + self.label(y)[:, None, :]
+        return h
+
+    def _run(self, prev: Tensor, y: Tensor | None) -> Tensor:
+        """Parameters ``(n, T, P)`` for steps ``0..T-1`` from shifted tokens ``(n, T, d)``."""
+        h = self._tokens(prev, 0, y)
+        for block in self.blocks:
+            h = block(h)
+        return self.output(self.ln_f(h))
+
+    def _shifted(self, seq: Tensor) -> Tensor:
+        """Prepend the start token: ``(n, T, d) -> (n, T + 1, d)``."""
+        return torch.cat([self.start.expand(seq.shape[0], 1, -1), seq], dim=1)
+
+    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
+        seq = features[:, self.order]  # (n, D, d) in sampling order
+        params = self._run(self._shifted(seq[:, :-1]), y)  # (n, D, P) in sampling order
+        return params[:, self.rank]  # (n, D, P) in position order
+
+    # ------------------------------------------------------------------ sampling
+    def init_state(self, n: int, y: Tensor | None, use_cache: bool = True) -> State:
+        state: State = {"y": y, "cache": None}
+        if use_cache:
+            shape = (n, self.num_heads, self.event_dim, self.d_model // self.num_heads)
+            state["cache"] = [
+                (torch.empty(shape, device=self.device, dtype=self.dtype),
+                 torch.empty(shape, device=self.device, dtype=self.dtype))
+                for _ in self.blocks
+            ]
+        return state
+
+    def next_params(self, state: State, t: int, x: Tensor) -> Tensor:
+        n, y = x.shape[0], state["y"]
+        if state["cache"] is None:
+            # No cache: re-run the network on the whole prefix (start, x_{o_1..o_{t-1}}).
+            prefix = self.features(x[:, self.order[:t]])  # (n, t, d)
+            return self._run(self._shifted(prefix), y)[:, -1]  # (n, P)
+        if t == 0:
+            prev = self.start.expand(n, 1, -1)  # (n, 1, d)
+        else:
+            prev = self.features(x[:, self.order[t - 1 : t]])  # (n, 1, d)
+        h = self._tokens(prev, t, y)
+        for block, cache in zip(self.blocks, state["cache"], strict=True):
+            h = block.step(h, cache, t)
+        return self.output(self.ln_f(h))[:, 0]  # (n, P)
+
+    def _sample(
+        self,
+        n: int,
+        y: Tensor | None,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Ancestral sampling; ``use_cache=False`` recomputes the prefix at every step (the
+        same samples, slower; kept for tests and the speed benchmark)."""
+        self._check_temperature(temperature)
+
+        def draw(t: int, params: Tensor) -> Tensor:
+            return self.head.sample(params, generator=generator, temperature=temperature)
+
+        state = self.init_state(n, y, use_cache=bool(use_cache))
+        return self.autoregress(n, y, draw, state=state).reshape(n, *self.event_shape)
+
+    @classmethod
+    def tiny_configs(cls) -> list[dict]:
+        return [
+            {"event_shape": (1, 8, 8), "num_levels": 17, "d_model": 16, "num_heads": 2,
+             "num_layers": 1},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "d_model": 16, "num_heads": 2,
+             "num_layers": 2, "num_classes": 3, "order": "random"},
+            {"event_shape": (2,), "d_model": 16, "num_heads": 2, "num_layers": 1,
+             "components": 2},
+            {"event_shape": (2,), "d_model": 16, "num_heads": 2, "num_layers": 1,
+             "components": 2, "num_classes": 3},
+        ]
