@@ -1,0 +1,108 @@
+"""``dcgan``: a deep convolutional GAN for images ``(c, h, w)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from torch import Tensor
+
+from genlab.errors import ConfigError
+from genlab.models.gan.conv import DCGANGenerator, cnn_features
+from genlab.models.gan.layers import Discriminator
+from genlab.models.gan.model import GANModel, check_int
+from genlab.registry import register
+
+
+@register("dcgan")
+class DCGAN(GANModel):
+    """DCGAN: transposed-convolution generator, convolutional discriminator.
+
+    The generator lifts z to a small feature map and doubles its resolution per stage (batch
+    norm, ReLU, tanh output in (-1, 1)); the discriminator mirrors it with stride-2
+    convolutions and leaky ReLUs. Works for digits (1, 8, 8), MNIST-like (1, 28, 28) and
+    CIFAR-like (3, 32, 32) shapes. Discrete pixels are mapped to level centres in (-1, 1);
+    continuous images to [-1, 1] per channel with the training data's range.
+
+    Arguments:
+        event_shape: ``(c, h, w)``.
+        num_classes: Number of labels for a class-conditional model (label embedding in G,
+            projection in D); None for an unconditional one.
+        num_levels: Number of pixel levels (17 for digits, 256 for 8-bit images), or None.
+        channels: Channels of the full-resolution feature maps (doubled per stage down).
+        latent_dim, g_lr, d_lr: As in :class:`~genlab.models.gan.model.GANModel`; the DCGAN
+            paper's learning rate 2e-4 for both players (with Adam betas (0.5, 0.999)). Pass
+            ``g_lr=None, d_lr=None`` to use the trainer's ``lr``.
+        **kwargs: Shared GAN settings (see :class:`~genlab.models.gan.model.GANModel`).
+
+    Example:
+        >>> import torch
+        >>> from genlab import create
+        >>> model = create("dcgan", event_shape=(1, 8, 8), num_levels=17, channels=4)
+        >>> model.sample(2, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([2, 1, 8, 8])
+    """
+
+    #: Settings for ``genlab demo`` and the report (about 20 s on one core).
+    demo: ClassVar[dict[str, dict[str, Any]]] = {
+        "digits": {"params": {"channels": 16}, "steps": 1200, "batch_size": 64, "lr": 2e-4},
+    }
+
+    def __init__(
+        self,
+        *,
+        event_shape: Sequence[int],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+        channels: int = 32,
+        latent_dim: int = 32,
+        g_lr: float | None = 2e-4,
+        d_lr: float | None = 2e-4,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            event_shape=event_shape,
+            num_classes=num_classes,
+            num_levels=num_levels,
+            latent_dim=latent_dim,
+            g_lr=g_lr,
+            d_lr=d_lr,
+            **kwargs,
+        )
+        if len(self.event_shape) != 3:
+            raise ConfigError(
+                f"Expected event_shape (c, h, w) for DCGAN, but found {self.event_shape}; "
+                "use the 'gan' model for vectors."
+            )
+        check_int("channels", channels, 1)
+        c, h, w = self.event_shape
+        self.generator = DCGANGenerator(
+            self.latent_dim, self.event_shape, channels, num_classes=num_classes
+        )
+        features, width = cnn_features(c * self.pack, h, w, channels)
+        self.discriminator = Discriminator(
+            features,
+            width,
+            num_classes=num_classes,
+            pack=self.pack,
+            minibatch_features=self.minibatch_features,
+            spectral_norm=self.use_spectral_norm,
+        )
+        self._register_data_stats((c, 1, 1))
+
+    def _data_stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        # Per-channel centre and half-range: the data fill [-1, 1], the range of tanh.
+        lo = x.amin(dim=(0, 2, 3)).reshape(-1, 1, 1)  # (c, 1, 1)
+        hi = x.amax(dim=(0, 2, 3)).reshape(-1, 1, 1)
+        return (hi + lo) / 2, (hi - lo) / 2
+
+    @classmethod
+    def tiny_configs(cls) -> list[dict[str, Any]]:
+        """Small configurations: discrete digits, conditional, continuous RGB with stabilisers."""
+        small = {"channels": 2, "latent_dim": 4}
+        return [
+            {**small, "event_shape": (1, 8, 8), "num_levels": 17},
+            {**small, "event_shape": (1, 8, 8), "num_levels": 17, "num_classes": 3, "pack": 2},
+            {**small, "event_shape": (3, 4, 4), "loss": "wasserstein", "spectral_norm": True,
+             "minibatch_features": 2, "r1_weight": 0.1},
+        ]

@@ -1,0 +1,377 @@
+"""The GAN as a genlab model: a generator, a discriminator and the two objectives.
+
+The course's setup: a discriminator ``D(x) = Pr(real | x)`` and a generator ``G(z)`` in data
+space, trained by alternating updates on
+
+.. math::
+
+    \\min_{\\theta_g} \\max_{\\theta_d}\\; E_{x \\sim p_{data}} \\log D(x)
+        + E_{z \\sim p(z)} \\log(1 - D(G(z))).
+
+:meth:`GANModel.objectives` returns the two players for the common trainer: first the
+discriminator (gradient *ascent* on the objective, written as descent on its negative, run
+``d_steps`` times per step), then the generator (descent on ``E log(1 - D(G(z)))`` for the
+minimax loss, or ascent on ``E log D(G(z))`` for the non-saturating one). Each has its own
+optimizer, learning rate and Adam betas (two time-scale updates, TTUR). The trainer zeroes
+every gradient before each objective, so the discriminator's gradients from the generator's
+step never leak into the discriminator's update.
+
+GANs have no likelihood: ``log_prob`` raises :class:`~genlab.errors.IntractableLikelihood`.
+
+Data space and model space: continuous data are standardised (``gan``) or scaled to [-1, 1]
+per channel (``dcgan``) with statistics stored in buffers at :meth:`GANModel.initialize`;
+discrete data (``num_levels`` set) are mapped to
+their level centres in (-1, 1) (:func:`~genlab.data.transforms.to_symmetric`), the generator
+ends in tanh, and samples are rounded back to levels (:func:`~genlab.data.transforms.
+from_symmetric`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from genlab.base import GenerativeModel, Objective, check_choice, check_positive
+from genlab.data.transforms import from_symmetric, to_symmetric
+from genlab.errors import ConfigError
+from genlab.models.gan import losses
+from genlab.models.gan.rejection import rejection_sample
+
+if TYPE_CHECKING:
+    from genlab.data.dataset import Dataset
+    from genlab.train.callbacks import Callback
+
+
+def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> None:
+    """Raise ConfigError unless ``value`` is an int >= ``minimum`` (or None when allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"Expected {name} to be an int >= {minimum}, but found {value!r}.")
+
+
+def check_widths(name: str, value: Any) -> tuple[int, ...]:
+    """Validate a list of hidden-layer widths (possibly empty); returns it as a tuple."""
+    if not isinstance(value, (list, tuple)) or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value
+    ):
+        raise ConfigError(f"Expected {name} to be a list of positive ints, but found {value!r}.")
+    return tuple(value)
+
+
+class GANModel(GenerativeModel):
+    """Shared machinery of the ``gan`` (MLP) and ``dcgan`` (convolutional) models.
+
+    Subclasses build ``self.generator`` (``G(z, y)``, output in model space) and
+    ``self.discriminator`` (a :class:`~genlab.models.gan.layers.Discriminator`) and call
+    :meth:`_register_data_stats` with the shape of their standardisation statistics.
+
+    Arguments:
+        loss: ``"minimax"`` or ``"nonsaturating"`` (the course's two generator losses),
+            ``"wasserstein"`` (with gradient penalty) or ``"hinge"``.
+        latent_dim: Size of the noise z ~ N(0, I).
+        d_steps: Discriminator updates per generator update (k).
+        g_lr: Generator learning rate; None uses the trainer's ``lr``.
+        d_lr: Discriminator learning rate; None uses ``g_lr``.
+        betas: Adam betas of both players.
+        gp_weight: Weight of the WGAN-GP gradient penalty; None means 10 for ``wasserstein``
+            and 0 otherwise.
+        r1_weight: gamma of the R1 penalty ``gamma / 2 E ||grad_x l(x)||^2`` on real data.
+        spectral_norm: Spectrally normalise the discriminator's layers.
+        pack: Samples per discriminator decision (PacGAN; 1 = off).
+        minibatch_features: Minibatch-discrimination features in the discriminator (0 = off).
+        instance_noise: Standard deviation (in model space: standardised units, or the
+            (-1, 1) pixel range) of Gaussian noise added to every discriminator input, real
+            and generated, annealed linearly to 0 over ``instance_noise_steps`` generator
+            updates: the discriminator first compares blurred distributions (smooth, useful
+            gradients everywhere), then ever sharper ones (instance noise; Sonderby et al.,
+            "Amortised MAP Inference for Image Super-resolution", 2017). 0 = off.
+        instance_noise_steps: Length of that annealing, in training steps.
+        diag_every: Steps between diagnostics of :class:`~genlab.models.gan.callback.
+            GANDiagnostics`; None means once per epoch, at most 20 times a run.
+    """
+
+    has_exact_likelihood = False
+    has_likelihood_bound = False
+
+    generator: nn.Module
+    discriminator: nn.Module
+
+    def __init__(
+        self,
+        *,
+        event_shape: Sequence[int],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+        loss: str = "nonsaturating",
+        latent_dim: int = 16,
+        d_steps: int = 1,
+        g_lr: float | None = None,
+        d_lr: float | None = None,
+        betas: Sequence[float] = (0.5, 0.999),
+        gp_weight: float | None = None,
+        r1_weight: float = 0.0,
+        spectral_norm: bool = False,
+        pack: int = 1,
+        minibatch_features: int = 0,
+        instance_noise: float = 0.0,
+        instance_noise_steps: int = 1000,
+        diag_every: int | None = None,
+    ) -> None:
+        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
+        check_choice("loss", loss, losses.LOSSES)
+        check_int("latent_dim", latent_dim, 1)
+        check_int("d_steps", d_steps, 1)
+        check_positive("g_lr", g_lr, allow_none=True)
+        check_positive("d_lr", d_lr, allow_none=True)
+        if (
+            not isinstance(betas, (list, tuple))
+            or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
+        ):
+            raise ConfigError(f"Expected betas to be two numbers in [0, 1), but found {betas!r}.")
+        if gp_weight is None:
+            gp_weight = 10.0 if loss == "wasserstein" else 0.0
+        for name, value in (("gp_weight", gp_weight), ("r1_weight", r1_weight)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"Expected {name} >= 0, but found {value!r}.")
+        if not isinstance(spectral_norm, bool):
+            raise ConfigError(f"Expected spectral_norm to be a bool, but found {spectral_norm!r}.")
+        check_int("pack", pack, 1)
+        check_int("minibatch_features", minibatch_features, 0)
+        check_int("diag_every", diag_every, 1, allow_none=True)
+        if isinstance(instance_noise, bool) or not isinstance(instance_noise, (int, float)) or (
+            instance_noise < 0
+        ):
+            raise ConfigError(f"Expected instance_noise >= 0, but found {instance_noise!r}.")
+        check_int("instance_noise_steps", instance_noise_steps, 1)
+        self.loss = loss
+        self.latent_dim = latent_dim
+        self.d_steps = d_steps
+        self.g_lr = g_lr
+        self.d_lr = d_lr if d_lr is not None else g_lr
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.gp_weight = float(gp_weight)
+        self.r1_weight = float(r1_weight)
+        self.use_spectral_norm = spectral_norm
+        self.pack = pack
+        self.minibatch_features = minibatch_features
+        self.diag_every = diag_every
+        self.instance_noise = float(instance_noise)
+        self.instance_noise_steps = instance_noise_steps
+        if self.instance_noise > 0:
+            # Generator updates so far: the clock of the noise schedule, saved and resumed.
+            self.register_buffer("generator_updates", torch.zeros((), dtype=torch.long))
+
+    # ------------------------------------------------------------------ data <-> model space
+    def _register_data_stats(self, shape: Sequence[int]) -> None:
+        """Buffers ``shift`` and ``scale``: model space is ``(x - shift) / scale``."""
+        self.register_buffer("shift", torch.zeros(*shape))
+        self.register_buffer("scale", torch.ones(*shape))
+
+    def _data_stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Shift and scale of continuous data ``x`` of shape ``(n, *event_shape)``."""
+        raise NotImplementedError
+
+    def initialize(self, data: Dataset) -> None:
+        """Store the standardisation of continuous data (no-op for discrete data)."""
+        if self.discrete:
+            return
+        shift, scale = self._data_stats(data.x.to(self.device, self.dtype))
+        self.shift.copy_(shift)
+        self.scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
+
+    def to_model_space(self, x: Tensor) -> Tensor:
+        """Data space to the space G outputs and D reads (level centres in (-1, 1) if discrete)."""
+        if self.discrete:
+            return to_symmetric(x, self.num_levels)
+        return (x - self.shift) / self.scale
+
+    def to_data_space(self, v: Tensor) -> Tensor:
+        """Inverse of :meth:`to_model_space` (rounding to the nearest level if discrete)."""
+        if self.discrete:
+            return from_symmetric(v, self.num_levels)
+        return v * self.scale + self.shift
+
+    # ------------------------------------------------------------------ sampling
+    def noise(
+        self, n: int, *, generator: torch.Generator | None = None, truncation: float | None = None
+    ) -> Tensor:
+        """Draw the generator's input z ~ N(0, I), shape ``(n, latent_dim)``, optionally
+        truncated to ``|z_i| <= t``.
+
+        Truncation uses the inverse CDF: ``z = Phi^-1(u)`` with u uniform on
+        ``(Phi(-t), Phi(t))``, an exact draw from the truncated normal in one pass.
+        """
+        shape = (n, self.latent_dim)
+        if truncation is None:
+            return torch.randn(shape, generator=generator, device=self.device, dtype=self.dtype)
+        u = torch.rand(shape, generator=generator, device=self.device, dtype=self.dtype)
+        lo = torch.special.ndtr(torch.tensor(-float(truncation), dtype=self.dtype))
+        return torch.special.ndtri(lo + u * (1.0 - 2.0 * lo))
+
+    def _sample(
+        self,
+        n: int,
+        y: Tensor | None,
+        *,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+        rejection: bool = False,
+    ) -> Tensor:
+        """Samples ``G(z, y)`` mapped to data space, shape ``(n, *event_shape)``.
+
+        Arguments:
+            truncation: Draw z from N(0, I) truncated to ``[-t, t]`` per coordinate: fewer,
+                more typical samples (the "truncation trick"); None samples the full prior.
+            rejection: Keep each G(z) with probability ``exp(l(x) - M)``, the discriminator's
+                estimate of ``p_data / p_g`` (discriminator rejection sampling, see
+                :mod:`~genlab.models.gan.rejection`; minimax and non-saturating losses only).
+        """
+        check_positive("truncation", truncation, allow_none=True)
+        if rejection:
+            v = rejection_sample(self, n, y, generator=generator, truncation=truncation)
+            return self.to_data_space(v)
+        z = self.noise(n, generator=generator, truncation=truncation)
+        return self.to_data_space(self.generator(z, y))
+
+    # ------------------------------------------------------------------ the two players
+    def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Discriminator outputs (logits, or critic scores) on data-space ``x``.
+
+        Arguments:
+            x: Data of shape ``(n, *event_shape)``.
+            y: Labels of shape ``(n,)`` for a conditional model.
+
+        Returns:
+            Shape ``(n // pack,)``: one output per pack of ``pack`` consecutive samples.
+        """
+        x, _ = self._check_x(x)
+        y = self._check_y(y, x.shape[0])
+        return self.discriminator(self.to_model_space(x), y)
+
+    def prob_real(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The course's ``D(x) = Pr(real | x) = sigmoid(l(x))``, shape ``(n // pack,)``.
+
+        Raises:
+            ConfigError: the loss is ``wasserstein`` or ``hinge`` (its output is no logit).
+        """
+        if self.loss not in losses.PROBABILISTIC_LOSSES:
+            raise ConfigError(
+                f"Expected a minimax or nonsaturating GAN for D(x) = Pr(real | x), but found "
+                f"loss={self.loss!r}, whose discriminator is a critic; use critic()."
+            )
+        return torch.sigmoid(self.critic(x, y))
+
+    def _score_logs(self, real: Tensor, fake: Tensor) -> dict[str, float]:
+        """Mean D(x) and D(G(z)) as probabilities, or mean critic scores."""
+        if self.loss in losses.PROBABILISTIC_LOSSES:
+            return {
+                "d_real": torch.sigmoid(real).mean().item(),
+                "d_fake": torch.sigmoid(fake).mean().item(),
+            }
+        return {"critic_real": real.mean().item(), "critic_fake": fake.mean().item()}
+
+    def instance_noise_std(self) -> float:
+        """Standard deviation of the instance noise now: ``instance_noise`` annealed linearly
+        to 0 over ``instance_noise_steps`` generator updates."""
+        done = min(1.0, self.generator_updates.item() / self.instance_noise_steps)
+        return self.instance_noise * (1.0 - done)
+
+    def _blur(self, v: Tensor) -> Tensor:
+        """Add instance noise N(0, std^2) to the discriminator's inputs (model space)."""
+        if self.instance_noise == 0:
+            return v
+        std = self.instance_noise_std()
+        return v + std * torch.randn_like(v) if std > 0 else v
+
+    def discriminator_loss(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+        """One discriminator update's loss on a real batch ``x`` ``(b, *event_shape)``.
+
+        ``-[E log D(x) + E log(1 - D(G(z)))]`` (or the Wasserstein/hinge critic loss), plus
+        the gradient penalty and R1 terms when their weights are positive. G(z) is computed
+        without a graph: this objective moves only the discriminator.
+        """
+        real = self.to_model_space(x)
+        with torch.no_grad():
+            fake = self.generator(self.noise(x.shape[0]), y)
+        real, fake = self._blur(real), self._blur(fake)
+        out_real = self.discriminator(real, y)
+        out_fake = self.discriminator(fake, y)
+        adversarial = losses.discriminator_loss(self.loss, out_real, out_fake)
+        logs = {"d_loss": adversarial.item(), **self._score_logs(out_real, out_fake)}
+        loss = adversarial
+        if self.gp_weight > 0:
+            gp = losses.gradient_penalty(
+                lambda v: self.discriminator(v, y), real, fake, pack=self.pack
+            )
+            loss = loss + self.gp_weight * gp
+            logs["gp"] = gp.item()
+        if self.r1_weight > 0:
+            r1 = losses.r1_penalty(lambda v: self.discriminator(v, y), real, pack=self.pack)
+            loss = loss + self.r1_weight * r1
+            logs["r1"] = r1.item()
+        return loss, logs
+
+    def generator_loss(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+        """One generator update's loss; ``x`` only sets the batch size (and ``y`` the labels).
+
+        Minimax: ``E log(1 - D(G(z)))``; non-saturating: ``-E log D(G(z))``; Wasserstein and
+        hinge: ``-E f(G(z))``.
+        """
+        fake = self.generator(self.noise(x.shape[0]), y)
+        out_fake = self.discriminator(self._blur(fake), y)
+        loss = losses.generator_loss(self.loss, out_fake)
+        logs = {"g_loss": loss.item()}
+        if self.instance_noise > 0:
+            logs["instance_noise"] = self.instance_noise_std()
+            with torch.no_grad():
+                self.generator_updates += 1
+        if self.loss in losses.PROBABILISTIC_LOSSES:
+            logs["d_fake_g"] = torch.sigmoid(out_fake).mean().item()
+        return loss, logs
+
+    def objectives(self) -> list[Objective]:
+        """[discriminator (repeated ``d_steps`` times), generator], each with its own optimizer."""
+        return [
+            Objective(
+                "discriminator",
+                self.discriminator_loss,
+                list(self.discriminator.parameters()),
+                lr=self.d_lr,
+                betas=self.betas,
+                repeats=self.d_steps,
+            ),
+            Objective(
+                "generator",
+                self.generator_loss,
+                list(self.generator.parameters()),
+                lr=self.g_lr,
+                betas=self.betas,
+            ),
+        ]
+
+    def callbacks(self) -> list[Callback]:
+        """Diagnostics: sample snapshots, D(x)/D(G(z)), mode coverage, warnings, report PNG."""
+        from genlab.models.gan.callback import GANDiagnostics
+
+        return [GANDiagnostics(every=self.diag_every)]
+
+    def report_figures(self, run_dir: str | Path, prefix: str | Path) -> list[Path]:
+        """Figures for ``genlab demo`` / the report: the run's GAN training report, copied to
+        ``<prefix>-gan-report.png`` (none if the run wrote no report)."""
+        source = Path(run_dir) / "training_report.png"
+        if not source.is_file():
+            return []
+        target = Path(f"{prefix}-gan-report.png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return [target]
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, loss={self.loss!r}, latent_dim={self.latent_dim}"
