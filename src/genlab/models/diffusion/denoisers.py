@@ -1,0 +1,270 @@
+"""Denoising networks: ``net(x_t, t, y) -> prediction`` of the same shape as ``x_t``.
+
+The prediction is eps, x0 or v, as the model's ``prediction`` setting says; the network does
+not know which. Both networks see the step index t through a sinusoidal embedding (Vaswani et
+al. 2017, as used by Ho et al. 2020) and, when conditional, a learned class embedding with one
+extra "null" class (index ``num_classes``) for classifier-free guidance.
+
+* :class:`MLPDenoiser` for vectors (2-D toy data, flattened anything): residual MLP blocks.
+* :class:`UNetDenoiser` for images ``(c, h, w)``: residual blocks with group norm, self-
+  attention at the lowest resolution, skip connections across each resolution (Ronneberger et
+  al. 2015; Ho et al. 2020, app. B).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+
+
+def sinusoidal_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Embed times ``t`` (shape ``(n,)``) as ``[cos(t w_k), sin(t w_k)]``, shape ``(n, dim)``.
+
+    Frequencies w_k = max_period^(-k / (dim/2)), k = 0..dim/2-1, range geometrically from 1 to
+    1/max_period, so nearby steps get nearby codes and distant ones are told apart.
+    """
+    half = dim // 2
+    k = torch.arange(half, device=t.device, dtype=torch.float32)
+    freqs = torch.exp(-math.log(max_period) * k / half)  # (half,)
+    angles = t.float()[:, None] * freqs[None, :]  # (n, half)
+    emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)  # (n, 2 half)
+    if dim % 2:
+        emb = F.pad(emb, (0, 1))
+    return emb
+
+
+class TimeClassEmbedding(nn.Module):
+    """Embedding of the step index t (and class y): sinusoid -> MLP, plus a class vector.
+
+    t is rescaled to ``1000 t / T`` so that the sinusoid sees the same range for every T.
+    """
+
+    def __init__(self, num_timesteps: int, dim: int, num_classes: int | None) -> None:
+        super().__init__()
+        self.num_timesteps = num_timesteps
+        self.dim = dim
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        # One extra row: the "no label" class used for classifier-free guidance.
+        self.classes = None if num_classes is None else nn.Embedding(num_classes + 1, dim)
+
+    def forward(self, t: Tensor, y: Tensor | None) -> Tensor:
+        emb = self.mlp(sinusoidal_embedding(t * (1000.0 / self.num_timesteps), self.dim))
+        if self.classes is not None:
+            if y is None:
+                raise ConfigError("Expected class labels y for a conditional denoiser.")
+            emb = emb + self.classes(y)
+        return emb  # (n, dim)
+
+
+class ResidualMLPBlock(nn.Module):
+    """``h + W2 silu(W1 silu(LayerNorm h) + E emb)``: the time code enters every block."""
+
+    def __init__(self, width: int, emb_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, width)
+        self.emb = nn.Linear(emb_dim, width)
+        self.fc2 = nn.Linear(width, width)
+
+    def forward(self, h: Tensor, emb: Tensor) -> Tensor:
+        r = self.fc1(F.silu(self.norm(h))) + self.emb(F.silu(emb))
+        return h + self.fc2(F.silu(r))
+
+
+class MLPDenoiser(nn.Module):
+    """Residual MLP for data of any shape, flattened to D numbers.
+
+    Arguments:
+        event_shape: Shape of one sample.
+        num_timesteps: T (for the time embedding's scale).
+        num_classes: Number of classes for a conditional model, or None.
+        hidden: Width of the hidden layers.
+        depth: Number of residual blocks.
+    """
+
+    def __init__(
+        self,
+        event_shape: Sequence[int],
+        num_timesteps: int,
+        num_classes: int | None = None,
+        *,
+        hidden: int = 128,
+        depth: int = 3,
+    ) -> None:
+        super().__init__()
+        self.event_shape = tuple(event_shape)
+        dim = math.prod(self.event_shape)
+        self.embed = TimeClassEmbedding(num_timesteps, hidden, num_classes)
+        self.inp = nn.Linear(dim, hidden)
+        self.blocks = nn.ModuleList(ResidualMLPBlock(hidden, hidden) for _ in range(depth))
+        self.out = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        emb = self.embed(t, y)  # (n, hidden)
+        h = self.inp(x.reshape(x.shape[0], -1))  # (n, hidden)
+        for block in self.blocks:
+            h = block(h, emb)
+        # No normalisation on the residual stream: it carries x linearly, so the output can
+        # follow x_t far into the tails (eps ~ x_t at high noise) instead of saturating.
+        return self.out(h).reshape(x.shape)  # (n, *event_shape)
+
+
+def _groups(channels: int, max_groups: int = 8) -> int:
+    """The largest group count <= ``max_groups`` that divides ``channels``."""
+    return max(g for g in range(1, max_groups + 1) if channels % g == 0)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm -> SiLU -> conv3x3, add the time code per channel, again, plus a skip."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, c_out)
+        self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))  # (n, c_out, h, w)
+        h = h + self.emb(F.silu(emb))[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over the h*w positions of a feature map, with a residual."""
+
+    def __init__(self, channels: int, heads: int = 4) -> None:
+        super().__init__()
+        self.heads = heads if channels % heads == 0 else 1
+        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)  # each (n, heads, h w, c / heads)
+        out = F.scaled_dot_product_attention(q, k, v)  # (n, heads, h w, c / heads)
+        out = out.transpose(-1, -2).reshape(n, c, h, w)
+        return x + self.proj(out)
+
+
+class UNetDenoiser(nn.Module):
+    """A small UNet for images of shape ``(c, h, w)``.
+
+    Resolution level i has ``channels * channel_mults[i]`` channels and ``num_res_blocks``
+    residual blocks; each level but the last halves the resolution (strided conv). The
+    lowest resolution has self-attention after every block and a middle block of
+    ResBlock-attention-ResBlock. The way up mirrors the way down, each block concatenating
+    the matching feature map from the way down (skip connection), then upsampling (nearest +
+    conv).
+
+    Arguments:
+        event_shape: ``(c, h, w)``; h and w divisible by ``2^(len(channel_mults) - 1)``.
+        num_timesteps: T (for the time embedding's scale).
+        num_classes: Number of classes for a conditional model, or None.
+        channels: Channels at full resolution.
+        channel_mults: Channel multiplier per resolution level.
+        num_res_blocks: Residual blocks per level on the way down.
+        dropout: Dropout inside the residual blocks.
+
+    Raises:
+        ConfigError: ``event_shape`` is not ``(c, h, w)`` or h, w cannot be halved enough.
+    """
+
+    def __init__(
+        self,
+        event_shape: Sequence[int],
+        num_timesteps: int,
+        num_classes: int | None = None,
+        *,
+        channels: int = 16,
+        channel_mults: Sequence[int] = (1, 2),
+        num_res_blocks: int = 1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if len(event_shape) != 3:
+            raise ConfigError(
+                f"Expected event_shape (c, h, w) for the UNet denoiser, but found "
+                f"{tuple(event_shape)}."
+            )
+        c, height, width = event_shape
+        factor = 2 ** (len(channel_mults) - 1)
+        if height % factor or width % factor:
+            raise ConfigError(
+                f"Expected image height and width divisible by {factor} for "
+                f"{len(channel_mults)} UNet levels, but found {height}x{width}."
+            )
+        emb_dim = 4 * channels
+        widths = [channels * m for m in channel_mults]
+        self.embed = TimeClassEmbedding(num_timesteps, emb_dim, num_classes)
+        self.inp = nn.Conv2d(c, channels, 3, padding=1)
+
+        self.down = nn.ModuleList()
+        skips, c_now = [channels], channels
+        for level, w in enumerate(widths):
+            last = level == len(widths) - 1
+            for _ in range(num_res_blocks):
+                self.down.append(ResBlock(c_now, w, emb_dim, dropout))
+                if last:
+                    self.down.append(SelfAttention(w))
+                c_now = w
+                skips.append(c_now)
+            if not last:
+                self.down.append(nn.Conv2d(c_now, c_now, 3, stride=2, padding=1))
+                skips.append(c_now)
+
+        self.mid = nn.ModuleList(
+            [ResBlock(c_now, c_now, emb_dim, dropout), SelfAttention(c_now),
+             ResBlock(c_now, c_now, emb_dim, dropout)]
+        )
+
+        self.up = nn.ModuleList()
+        for level in reversed(range(len(widths))):
+            w = widths[level]
+            for _ in range(num_res_blocks + 1):
+                self.up.append(ResBlock(c_now + skips.pop(), w, emb_dim, dropout))
+                if level == len(widths) - 1:
+                    self.up.append(SelfAttention(w))
+                c_now = w
+            if level > 0:
+                self.up.append(nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(c_now, c_now, 3, padding=1),
+                ))
+        self.out_norm = nn.GroupNorm(_groups(c_now), c_now)
+        self.out = nn.Conv2d(c_now, c, 3, padding=1)
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        emb = self.embed(t, y)  # (n, 4 channels)
+        h = self.inp(x)  # (n, channels, h, w)
+        skips = [h]
+        for layer in self.down:
+            if isinstance(layer, ResBlock):
+                h = layer(h, emb)
+                skips.append(h)
+            elif isinstance(layer, SelfAttention):
+                h = skips[-1] = layer(h)
+            else:  # downsampling
+                h = layer(h)
+                skips.append(h)
+        h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = layer(torch.cat([h, skips.pop()], dim=1), emb)
+            elif isinstance(layer, SelfAttention):
+                h = layer(h)
+            else:  # upsampling
+                h = layer(h)
+        return self.out(F.silu(self.out_norm(h)))  # (n, c, h, w)

@@ -1,0 +1,419 @@
+"""The diffusion model as a genlab :class:`~genlab.base.GenerativeModel`, registered as "ddpm".
+
+Forward: ``q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)`` (see ``schedule.py``).
+Training: draw t uniformly, noise x_0 to x_t, and regress the network on the noise eps (or on
+x_0, or on v = alpha_t eps - sigma_t x_0) with a squared error (Ho et al. 2020, L_simple).
+Sampling: start from N(0, I) and run a reverse sampler (``samplers.py``). Likelihood: the
+variational bound (``bound.py``); there is no exact likelihood.
+
+The model works in a *working space*: discrete data (``num_levels`` set) are mapped to level
+centres in (-1, 1) by ``to_symmetric``; continuous data are divided by ``data_scale``, the
+data's standard deviation measured by :meth:`DiffusionModel.initialize` (1 until then).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genlab.base import GenerativeModel, Objective, check_choice, check_positive
+from genlab.data.transforms import from_symmetric, to_symmetric
+from genlab.errors import ConfigError
+from genlab.models.diffusion.bound import bound_terms
+from genlab.models.diffusion.denoisers import MLPDenoiser, UNetDenoiser
+from genlab.models.diffusion.samplers import plan, reverse_process, spaced_timesteps
+from genlab.models.diffusion.schedule import make_schedule
+from genlab.registry import register
+
+#: Seed of the noise used by the likelihood bound, so ``log_prob_bound`` is a deterministic
+#: function of the weights and x (common random numbers across models and calls).
+BOUND_SEED = 0
+#: Network calls of the validation bound (see :meth:`DiffusionModel.validation_loss`).
+VALIDATION_STRATA = 32
+
+
+@dataclass
+class Trajectory:
+    """States of one reverse run, for plots.
+
+    Attributes:
+        timesteps: Step index of each state: ``[T-1 (noise), ..., -1 (clean data)]``.
+        states: Shape ``(len(timesteps), n, *event_shape)``, in the working space.
+        denoised: The network's x0 guess at each visited step, shape
+            ``(len(timesteps) - 1, n, *event_shape)``, in the working space.
+    """
+
+    timesteps: list[int]
+    states: Tensor
+    denoised: Tensor
+
+
+@register("ddpm")
+class DiffusionModel(GenerativeModel):
+    """Denoising diffusion probabilistic model (DDPM) with DDIM and DPM-Solver++ sampling.
+
+    Arguments:
+        event_shape: Shape of one sample, e.g. ``(2,)`` or ``(1, 8, 8)``.
+        num_classes: Classes for a conditional model p(x | y) with classifier-free guidance.
+        num_levels: Levels of discrete data (17 for digits), None for continuous data.
+        num_timesteps: T, the number of diffusion steps.
+        schedule: ``"linear"`` (Ho et al.), ``"cosine"`` (Nichol & Dhariwal) or ``"custom"``.
+        beta_start, beta_end: End points of the linear schedule.
+        betas: The T betas of a ``"custom"`` schedule.
+        prediction: What the network predicts: ``"eps"``, ``"x0"`` or ``"v"``.
+        denoiser: ``"mlp"``, ``"unet"`` or ``"auto"`` (UNet for (c, h, w) images, else MLP).
+        hidden, depth: Width and residual blocks of the MLP denoiser.
+        channels, channel_mults, num_res_blocks, dropout: Size of the UNet denoiser.
+        cond_drop_prob: Probability of training on the "no label" class (for guidance).
+        bound_variance: Fixed reverse variance used by the likelihood bound, ``"large"``
+            (beta_t) or ``"small"`` (beta_tilde_t); see ``bound.py``.
+
+    Example:
+        >>> import torch
+        >>> from genlab import create
+        >>> model = create("ddpm", event_shape=(2,), num_timesteps=20, hidden=16, depth=1)
+        >>> model.sample(3, sampler="dpm-solver", steps=5).shape
+        torch.Size([3, 2])
+    """
+
+    has_exact_likelihood: ClassVar[bool] = False
+    has_likelihood_bound: ClassVar[bool] = True
+
+    # Demo settings: v-prediction gives far better few-step samples than eps on these sets
+    # (bench/results/diffusion.md); T is kept small so the T-step DDPM sampler and the T-term
+    # bound stay cheap, and the cosine schedule keeps q(x_T) at N(0, I) for small T.
+    demo: ClassVar[dict[str, dict]] = {
+        "moons": {
+            "params": {"num_timesteps": 250, "schedule": "cosine", "prediction": "v",
+                       "hidden": 128, "depth": 3},
+            "steps": 2500, "batch_size": 256, "lr": 2e-3,
+        },
+        "digits": {
+            "params": {"num_timesteps": 100, "schedule": "cosine", "prediction": "v",
+                       "channels": 16},
+            "steps": 800, "batch_size": 128, "lr": 3e-3,
+        },
+    }
+
+    def __init__(
+        self,
+        *,
+        event_shape: Sequence[int],
+        num_classes: int | None = None,
+        num_levels: int | None = None,
+        num_timesteps: int = 1000,
+        schedule: str = "linear",
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+        betas: Sequence[float] | None = None,
+        prediction: str = "eps",
+        denoiser: str = "auto",
+        hidden: int = 128,
+        depth: int = 3,
+        channels: int = 16,
+        channel_mults: Sequence[int] = (1, 2),
+        num_res_blocks: int = 1,
+        dropout: float = 0.0,
+        cond_drop_prob: float = 0.1,
+        bound_variance: str = "large",
+    ) -> None:
+        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
+        for name, value in [("num_timesteps", num_timesteps), ("hidden", hidden),
+                            ("depth", depth), ("channels", channels),
+                            ("num_res_blocks", num_res_blocks)]:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"Expected {name} to be a positive int, but found {value!r}.")
+            check_positive(name, value)
+        mults = list(channel_mults) if isinstance(channel_mults, (list, tuple)) else []
+        if not mults or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in mults):
+            raise ConfigError(
+                f"Expected channel_mults to be a list of positive ints, but found "
+                f"{channel_mults!r}."
+            )
+        check_choice("prediction", prediction, ("eps", "x0", "v"))
+        check_choice("denoiser", denoiser, ("auto", "mlp", "unet"))
+        check_choice("bound_variance", bound_variance, ("small", "large"))
+        for name, value in [("dropout", dropout), ("cond_drop_prob", cond_drop_prob)]:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not 0 <= value < 1:
+                raise ConfigError(f"Expected {name} in [0, 1), but found {value!r}.")
+        self.schedule = make_schedule(
+            schedule, num_timesteps, beta_start=beta_start, beta_end=beta_end, betas=betas
+        )
+        self.prediction = prediction
+        self.bound_variance = bound_variance
+        self.cond_drop_prob = float(cond_drop_prob) if num_classes is not None else 0.0
+        if denoiser == "auto":
+            denoiser = "unet" if len(self.event_shape) == 3 else "mlp"
+        if denoiser == "unet":
+            self.net = UNetDenoiser(
+                self.event_shape, num_timesteps, num_classes, channels=channels,
+                channel_mults=tuple(channel_mults), num_res_blocks=num_res_blocks,
+                dropout=dropout,
+            )
+        else:
+            self.net = MLPDenoiser(
+                self.event_shape, num_timesteps, num_classes, hidden=hidden, depth=depth
+            )
+        # Scale of continuous data (their std), measured in initialize(); saved with the weights.
+        self.register_buffer("data_scale", torch.ones(()))
+
+    @classmethod
+    def tiny_configs(cls) -> list[dict[str, Any]]:
+        """Small configurations covering every variant, for the contract tests."""
+        vec = {"num_timesteps": 20, "hidden": 16, "depth": 1}
+        img = {"event_shape": (1, 8, 8), "num_levels": 17, "num_timesteps": 20, "channels": 8}
+        return [
+            {"event_shape": (2,), **vec},
+            {"event_shape": (2,), **vec, "schedule": "cosine", "prediction": "v",
+             "num_classes": 3},
+            {**img},
+            {**img, "prediction": "x0", "num_classes": 3},
+        ]
+
+    # ------------------------------------------------------------------ working space
+    def to_working(self, x: Tensor) -> Tensor:
+        """Data -> working space: level centres in (-1, 1), or ``x / data_scale``."""
+        if self.discrete:
+            return to_symmetric(x, self.num_levels)
+        return x / self.data_scale
+
+    def from_working(self, v: Tensor) -> Tensor:
+        """Working space -> data: nearest level (integers) or ``v * data_scale``."""
+        if self.discrete:
+            return from_symmetric(v, self.num_levels)
+        return v * self.data_scale
+
+    def initialize(self, data: Any) -> None:
+        """Measure ``data_scale``, the std of continuous data (kept at 1 for discrete data)."""
+        if not self.discrete:
+            std = data.x.float().std()
+            if torch.isfinite(std) and std > 0:
+                self.data_scale.fill_(float(std))
+
+    def q_sample(
+        self,
+        x0: Tensor,
+        t: Tensor | int,
+        noise: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Draw x_t ~ q(x_t | x_0) for ``x0`` in the working space (see :meth:`to_working`)."""
+        return self.schedule.q_sample(x0, t, noise, generator=generator)
+
+    # ------------------------------------------------------------------ network guesses
+    def _guesses(
+        self, x_t: Tensor, t: int, y: Tensor | None, guidance: float = 1.0, clip: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """The network's (x0_hat, eps_hat) at step index t, with classifier-free guidance."""
+        n = x_t.shape[0]
+        t_batch = torch.full((n,), t, dtype=torch.long, device=x_t.device)
+        if y is not None and guidance != 1.0:
+            # One batched call for the conditional and the unconditional ("null" class) output;
+            # guided = uncond + guidance * (cond - uncond), linear in any parametrisation.
+            null = torch.full_like(y, self.num_classes)
+            out = self.net(torch.cat([x_t, x_t]), t_batch.repeat(2), torch.cat([y, null]))
+            cond, uncond = out[:n], out[n:]
+            out = uncond + guidance * (cond - uncond)
+        else:
+            out = self.net(x_t, t_batch, y)
+        ab = self.schedule.alpha_bar_at(t)
+        alpha, sigma = math.sqrt(ab), math.sqrt(1.0 - ab)
+        # x_t = alpha x0 + sigma eps;  v = alpha eps - sigma x0.
+        if self.prediction == "eps":
+            eps, x0 = out, (x_t - sigma * out) / alpha
+        elif self.prediction == "x0":
+            x0, eps = out, (x_t - alpha * out) / sigma
+        else:
+            x0, eps = alpha * x_t - sigma * out, sigma * x_t + alpha * out
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+            eps = (x_t - alpha * x0) / sigma
+        return x0, eps
+
+    # ------------------------------------------------------------------ training
+    def training_loss(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+        """L_simple: ``E_{t, eps} ||target - net(x_t, t)||^2`` per dimension, t ~ U{0..T-1}.
+
+        The target is eps, x0 or v = alpha_t eps - sigma_t x0 (``prediction``). Labels are
+        replaced by the null class with probability ``cond_drop_prob``.
+        """
+        x0 = self.to_working(x)
+        n = x0.shape[0]
+        t = torch.randint(0, self.schedule.num_timesteps, (n,), device=x0.device)
+        eps = torch.randn_like(x0)
+        x_t = self.schedule.q_sample(x0, t, eps)
+        if y is not None and self.cond_drop_prob > 0:
+            drop = torch.rand(n, device=x0.device) < self.cond_drop_prob
+            y = torch.where(drop, torch.full_like(y, self.num_classes), y)
+        if self.prediction == "eps":
+            target = eps
+        elif self.prediction == "x0":
+            target = x0
+        else:
+            alpha, sigma = self.schedule.q_mean_std(torch.ones_like(x0), t)
+            target = alpha * eps - sigma * x0
+        loss = F.mse_loss(self.net(x_t, t, y), target)
+        return loss, {"mse": loss.item()}
+
+    def objectives(self) -> list[Objective]:
+        """One objective: the denoising loss over every parameter."""
+        return [Objective("denoise", self.training_loss, list(self.parameters()))]
+
+    # ------------------------------------------------------------------ likelihood bound
+    def _log_prob_bound(self, x: Tensor, y: Tensor | None, strata: int | None = None) -> Tensor:
+        generator = torch.Generator(device=x.device).manual_seed(BOUND_SEED)
+        clip = self.discrete
+
+        def denoise(x_t: Tensor, t: int) -> Tensor:
+            return self._guesses(x_t, t, y, clip=clip)[0]
+
+        terms = bound_terms(
+            denoise, self.schedule, self.to_working(x), num_levels=self.num_levels,
+            variance=self.bound_variance, strata=strata, generator=generator,
+        )
+        log_prob = -(terms["prior"] + terms["diffusion"] + terms["decoder"])
+        if not self.discrete:
+            # Change of variables from the working space x / data_scale back to x.
+            log_prob = log_prob - self.event_dim * torch.log(self.data_scale)
+        return log_prob
+
+    def validation_loss(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """The bound in nats per dimension, with the diffusion sum estimated from
+        ``VALIDATION_STRATA`` steps (one per stratum, unbiased) instead of all T - 1."""
+        return -self._log_prob_bound(x, y, strata=VALIDATION_STRATA) / self.event_dim
+
+    # ------------------------------------------------------------------ sampling
+    def _guidance_and_clip(
+        self, guidance: float, clip_denoised: bool | None
+    ) -> tuple[float, bool]:
+        """Validate the guidance scale; resolve the clip default (on for pixel data)."""
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not (
+            math.isfinite(guidance) and guidance >= 0
+        ):
+            raise ConfigError(f"Expected guidance >= 0, but found {guidance!r}.")
+        if guidance != 1.0 and not self.conditional:
+            raise ConfigError(
+                f"Expected guidance 1.0 for an unconditional model, but found {guidance!r}."
+            )
+        return float(guidance), self.discrete if clip_denoised is None else bool(clip_denoised)
+
+    def _sample(
+        self,
+        n: int,
+        y: Tensor | None,
+        *,
+        generator: torch.Generator | None = None,
+        sampler: str = "ddpm",
+        steps: int | None = None,
+        eta: float = 0.0,
+        variance: str = "small",
+        guidance: float = 1.0,
+        clip_denoised: bool | None = None,
+    ) -> Tensor:
+        """Draw samples with the chosen reverse sampler (see :meth:`sample_trajectory`)."""
+        return self.from_working(
+            self._reverse(n, y, generator, sampler, steps, eta, variance, guidance,
+                          clip_denoised)
+        )
+
+    def _reverse(self, n, y, generator, sampler, steps, eta, variance, guidance, clip_denoised,
+                 callback=None, x_T=None) -> Tensor:
+        sampler_obj, timesteps = plan(
+            self.schedule.num_timesteps, sampler, steps, eta=eta, variance=variance
+        )
+        guidance, clip = self._guidance_and_clip(guidance, clip_denoised)
+        if x_T is None:
+            x_T = torch.randn(
+                (n, *self.event_shape), generator=generator, device=self.device, dtype=self.dtype
+            )
+
+        def denoise(x_t: Tensor, t: int) -> tuple[Tensor, Tensor]:
+            return self._guesses(x_t, t, y, guidance, clip)
+
+        return reverse_process(
+            denoise, self.schedule, x_T, sampler_obj, timesteps, generator=generator,
+            callback=callback,
+        )
+
+    def sample_trajectory(
+        self,
+        n: int,
+        y: Tensor | int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        sampler: str = "ddpm",
+        steps: int | None = None,
+        eta: float = 0.0,
+        variance: str = "small",
+        guidance: float = 1.0,
+        clip_denoised: bool | None = None,
+    ) -> Trajectory:
+        """Run the reverse process like :meth:`sample` and keep every intermediate state.
+
+        Arguments:
+            n: Number of samples.
+            y: Class labels (conditional models).
+            generator: Source of randomness; with the same seed, ``states[-1]`` maps to the
+                same samples that ``sample`` returns.
+            sampler: ``"ddpm"`` (default, all T steps), ``"ddim"`` or ``"dpm-solver"``.
+            steps: Number of network calls (default T, 50 and 20 for the three samplers).
+            eta: DDIM noise scale (0: deterministic).
+            variance: DDPM variance, ``"small"`` (beta_tilde) or ``"large"`` (beta).
+            guidance: Classifier-free guidance scale w: ``eps_u + w (eps_c - eps_u)``.
+            clip_denoised: Clip x0 guesses to [-1, 1] (default: for discrete data).
+
+        Returns:
+            A :class:`Trajectory` in the working space (see :meth:`from_working`).
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        y = self._check_y(y, n)
+        states: list[Tensor] = []
+        denoised: list[Tensor] = []
+
+        def keep(i: int, t: int, x_s: Tensor, x0: Tensor) -> None:
+            states.append(x_s)
+            denoised.append(x0)
+
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                x_T = torch.randn((n, *self.event_shape), generator=generator,
+                                  device=self.device, dtype=self.dtype)
+                self._reverse(n, y, generator, sampler, steps, eta, variance, guidance,
+                              clip_denoised, callback=keep, x_T=x_T)
+        finally:
+            self.train(was_training)
+        timesteps = spaced_timesteps(self.schedule.num_timesteps, len(denoised)) + [-1]
+        return Trajectory(timesteps, torch.stack([x_T, *states]), torch.stack(denoised))
+
+    def inpaint(
+        self,
+        x: Tensor,
+        mask: Tensor,
+        y: Tensor | int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        steps: int | None = None,
+        resample: int = 1,
+        variance: str = "large",
+        guidance: float = 1.0,
+    ) -> Tensor:
+        """Fill the unknown part of ``x`` (where ``mask`` is 0) consistently with the known part.
+
+        See :func:`genlab.models.diffusion.inpaint.inpaint` (RePaint-style resampling) for the
+        arguments; returns data of the shape of ``x``, equal to ``x`` where ``mask`` is 1.
+        """
+        from genlab.models.diffusion.inpaint import inpaint
+
+        return inpaint(self, x, mask, y, generator=generator, steps=steps, resample=resample,
+                       variance=variance, guidance=guidance)
