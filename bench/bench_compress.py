@@ -12,7 +12,8 @@ NLL in bits per pixel, and the coding overhead ``file / NLL - 1``.
 
 ``--runs`` is a folder of run folders written by ``bench/bench_autoregressive.py --runs``;
 without it (or when it is empty) a gated PixelCNN is trained here first. When it holds
-several models, their equal mixture (``ar_mixture``, same raster order) is coded too.
+several models, their mixture (``ar_mixture``, same raster order, weights fitted by EM on
+the validation split) is coded too.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def train_pixelcnn(folder: Path) -> None:
     train, val = load_data("digits", split="train"), load_data("digits", split="val")
     model = create("pixelcnn", event_shape=(1, 8, 8), num_levels=17, hidden_channels=64,
                    layers=4, kernel_size=5, gated=True, dropout=0.2)
-    fit(model, train, val_data=val, steps=2500, batch_size=64, lr=2e-3, warmup_steps=50,
+    fit(model, train, val_data=val, steps=1000, batch_size=64, lr=2e-3, warmup_steps=50,
         val_every=100, patience=8, progress=False, out=folder)
 
 
@@ -102,7 +103,11 @@ def main() -> None:
         # the runs share the raster order: their equal mixture is a codable model too
         members = [load(r) for r in singles]
         members = [m for m in members if m.discrete and isinstance(m, AutoregressiveModel)]
-        save_model(AutoregressiveMixture.from_models(members), args.runs / "ar_mixture")
+        mixture = AutoregressiveMixture.from_models(members)
+        mixture.fit_weights(load_data("digits", split="val").x)  # EM on the validation split
+        print("mixture weights", dict(zip([r.name for r in singles],
+                                          mixture._log_weights().exp().tolist(), strict=True)))
+        save_model(mixture, args.runs / "ar_mixture")
         runs.append(args.runs / "ar_mixture")
     results = []
     for run in runs:
@@ -157,6 +162,8 @@ def write_report(args, codecs, best_codec, results) -> None:
     head, _, rest = old.partition(marker)
     tail = rest.partition("<!-- /bench_compress -->")[2] if rest else ""
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    head = head if not head or head.endswith("\n") else head + "\n"
+    tail = tail if tail.startswith("\n") else "\n" + tail
     args.out.write_text(f"{head}{marker}\n{text}<!-- /bench_compress -->{tail}")
 
 

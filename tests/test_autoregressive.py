@@ -359,3 +359,14 @@ def test_mixture_from_trained_models_and_bad_members():
             {"model": "made", "config": {"num_levels": 4}}])
     with pytest.raises(ConfigError):
         AutoregressiveMixture(event_shape=(3,), members=MIXTURE_MEMBERS)
+
+
+def test_mixture_weights_by_em_raise_the_likelihood():
+    """EM never lowers the likelihood of the data it is fitted on (monotone ascent)."""
+    model = tiny_mixture()
+    x = torch.randint(0, 3, (200, 3), generator=torch.Generator().manual_seed(4)).float()
+    before = model.log_prob(x).sum().item()
+    model.fit_weights(x)
+    weights = torch.softmax(model.weight_logits, 0)
+    assert model.log_prob(x).sum().item() >= before - 1e-6
+    assert abs(weights.sum().item() - 1) < 1e-6 and not torch.allclose(weights, torch.full((3,), 1 / 3))

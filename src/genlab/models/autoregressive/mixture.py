@@ -114,6 +114,28 @@ class AutoregressiveMixture(AutoregressiveModel):
             target.load_state_dict(source.state_dict())
         return mixture.to(first.device)
 
+    @torch.no_grad()
+    def fit_weights(self, x: Tensor, y: Tensor | None = None, *, iterations: int = 200
+                    ) -> AutoregressiveMixture:
+        """Set the weights ``pi`` by EM on (held-out) data, members fixed; returns ``self``.
+
+        E-step: ``r_ik = pi_k p_k(x_i) / sum_j pi_j p_j(x_i)``; M-step: ``pi_k = mean_i r_ik``.
+        Each step cannot lower the likelihood of ``x``.
+        """
+        x, _ = self._check_x(x)
+        y = self._check_y(y, x.shape[0])
+        was_training = self.training
+        self.eval()
+        log_p = torch.stack([m._log_prob(x, y) for m in self.members]).double()  # (K, n)
+        self.train(was_training)
+        log_pi = self._log_weights().double()
+        for _ in range(iterations):
+            joint = log_pi[:, None] + log_p
+            resp = joint - torch.logsumexp(joint, dim=0, keepdim=True)
+            log_pi = torch.logsumexp(resp, dim=1) - torch.log(torch.tensor(float(x.shape[0])))
+        self.weight_logits.copy_(log_pi.to(self.weight_logits.dtype))
+        return self
+
     def _log_weights(self) -> Tensor:
         return F.log_softmax(self.weight_logits, dim=0)  # (K,) log pi
 
