@@ -62,7 +62,7 @@ def train_toy(name: str, prediction: str, args) -> tuple[nn.Module, float]:
     return model.eval(), time.perf_counter() - start
 
 
-def toy_quality(name: str, model, args, lines: list[str]) -> dict[str, float]:
+def toy_quality(name: str, model, args, lines: list[str]) -> dict[str, tuple[float, float]]:
     """MMD and sliced W2 to the test split for every sampler of SAMPLERS; a table in lines."""
     train, test = load_data(name), load_data(name, split="test")
     ref = test.x[: args.n_eval]
@@ -78,7 +78,7 @@ def toy_quality(name: str, model, args, lines: list[str]) -> dict[str, float]:
             mmds.append(mmd(x, ref))
             sws.append(sliced_wasserstein(x, ref, generator=torch.Generator().manual_seed(seed)))
         (m, m_se), (s, s_se) = mean_se(mmds), mean_se(sws)
-        results[f"{sampler}-{steps}"] = m
+        results[f"{sampler}-{steps}"] = (m, m_se)
         rows.append(f"| {label} | {steps} | {m:.5f} ± {m_se:.5f} | {s:.4f} ± {s_se:.4f} | "
                     f"{statistics.fmean(secs):.2f} |")
         print(f"  {name} {label} {steps}: mmd {m:.5f} sw {s:.4f}", flush=True)
@@ -89,6 +89,19 @@ def toy_quality(name: str, model, args, lines: list[str]) -> dict[str, float]:
               "", "| sampler | NFE | MMD^2 (± se) | sliced W2 (± se) | seconds |",
               "|---|---|---|---|---|", *rows, ""]
     return results
+
+
+def verdict(fast: tuple[float, float], ddpm: tuple[float, float]) -> str:
+    """The target line: DPM-Solver at 15 NFE within 10% of DDPM-1000's MMD^2."""
+    diff, se = fast[0] - ddpm[0], math.hypot(fast[1], ddpm[1])
+    if ddpm[0] > 3 * ddpm[1]:
+        ratio = fast[0] / ddpm[0]
+        met = "met" if ratio <= 1.10 else "missed"
+        return (f"DPM-Solver 15 NFE / DDPM 1000 NFE MMD^2: **{ratio:.2f}** (target <= 1.10: "
+                f"{met}; difference {diff:+.5f} ± {se:.5f}).")
+    return (f"DDPM 1000's MMD^2 is within noise of 0, so a 10% ratio cannot be resolved at this "
+            f"sample size; DPM-Solver 15 - DDPM 1000 = **{diff:+.5f} ± {se:.5f}** "
+            f"({abs(diff) / se:.1f} se).")
 
 
 class FreeNet(nn.Module):
@@ -273,9 +286,8 @@ def main() -> None:
         model, secs = train_toy(name, prediction, args)
         print(f"{name} {prediction}: trained in {secs:.0f}s", flush=True)
         res = toy_quality(name, model, args, lines)
-        ratio = res["dpm-solver-15"] / res["ddpm-1000"] if res["ddpm-1000"] > 0 else math.nan
-        lines += [f"Training: {secs:.0f} s. DPM-Solver 15 NFE / DDPM 1000 NFE MMD^2 ratio: "
-                  f"**{ratio:.2f}** (target <= 1.10).", ""]
+        lines += [f"Training: {secs:.0f} s. {verdict(res['dpm-solver-15'], res['ddpm-1000'])}",
+                  ""]
         trained.setdefault(name, model)
     if "moons" in trained:
         plot_forward_process(load_data("moons"), out_dir / "diffusion_forward_moons.png")

@@ -156,6 +156,8 @@ def test_inpaint_keeps_known_pixels_and_checks_input():
     assert torch.equal(out, out.round()) and out.min() >= 0 and out.max() <= 16
     with pytest.raises(ShapeError):
         model.inpaint(x, torch.ones(4, 4))
+    with pytest.raises(ShapeError):
+        model.inpaint(x, torch.ones(2, 1, 4, 4))  # 2 masks for 3 images
     with pytest.raises(DataError):
         model.inpaint(x, mask * 0.5)
     with pytest.raises(ConfigError):

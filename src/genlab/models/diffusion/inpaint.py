@@ -73,9 +73,11 @@ def inpaint(
         raise ShapeError(f"Expected x of shape (n, *event_shape), but found {batch_shape} first.")
     mask = torch.as_tensor(mask, device=model.device)
     k = len(model.event_shape)
-    if tuple(mask.shape[mask.dim() - k:]) != model.event_shape or mask.dim() not in (k, k + 1):
+    good_event = tuple(mask.shape[mask.dim() - k:]) == model.event_shape
+    good_batch = mask.dim() == k or (mask.dim() == k + 1 and mask.shape[0] in (1, x.shape[0]))
+    if not (good_event and good_batch):
         raise ShapeError(
-            f"Expected mask of shape {model.event_shape} or (n, *{model.event_shape}), "
+            f"Expected mask of shape {model.event_shape} or ({x.shape[0]}, *{model.event_shape}), "
             f"but found {tuple(mask.shape)}."
         )
     if ((mask != 0) & (mask != 1)).any():

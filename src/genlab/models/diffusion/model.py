@@ -85,9 +85,11 @@ class DiffusionModel(GenerativeModel):
     has_exact_likelihood: ClassVar[bool] = False
     has_likelihood_bound: ClassVar[bool] = True
 
-    # Demo settings: v-prediction gives far better few-step samples than eps on these sets
-    # (bench/results/diffusion.md); T is kept small so the T-step DDPM sampler and the T-term
-    # bound stay cheap, and the cosine schedule keeps q(x_T) at N(0, I) for small T.
+    # Demo settings. v-prediction never divides by sqrt(alpha_bar) to get x0 (eps does: 1/0.006
+    # at t = T), so few-step samplers are less sensitive to network errors at high noise; T is
+    # small so the T-step DDPM sampler and the T-term bound stay cheap, and the cosine schedule
+    # keeps q(x_T) at N(0, I) for small T. No EMA: on 3000-step runs a decay of 0.999 averaged
+    # in early weights and hurt the samples (docs/diffusion.md).
     demo: ClassVar[dict[str, dict]] = {
         "moons": {
             "params": {"num_timesteps": 250, "schedule": "cosine", "prediction": "v",

@@ -33,6 +33,10 @@ class DCGAN(GANModel):
         latent_dim, g_lr, d_lr: As in :class:`~genlab.models.gan.model.GANModel`; the DCGAN
             paper's learning rate 2e-4 for both players (with Adam betas (0.5, 0.999)). Pass
             ``g_lr=None, d_lr=None`` to use the trainer's ``lr``.
+        minibatch_features: Minibatch-discrimination features in the discriminator; on by
+            default because an unconditional DCGAN on digits otherwise collapses to one image
+            within a thousand steps (Frechet distance to the test digits 18 with, 86 with
+            pack=2, collapse without; 1,200 steps, channels 16).
         **kwargs: Shared GAN settings (see :class:`~genlab.models.gan.model.GANModel`).
 
     Example:
@@ -58,6 +62,7 @@ class DCGAN(GANModel):
         latent_dim: int = 32,
         g_lr: float | None = 2e-4,
         d_lr: float | None = 2e-4,
+        minibatch_features: int = 8,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -67,6 +72,7 @@ class DCGAN(GANModel):
             latent_dim=latent_dim,
             g_lr=g_lr,
             d_lr=d_lr,
+            minibatch_features=minibatch_features,
             **kwargs,
         )
         if len(self.event_shape) != 3:
