@@ -49,7 +49,7 @@ class DCGAN(GANModel):
 
     #: Settings for ``genlab demo`` and the report (about 20 s on one core).
     demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "digits": {"params": {"channels": 16}, "steps": 1200, "batch_size": 64, "lr": 2e-4},
+        "digits": {"params": {"channels": 16}, "steps": 800, "batch_size": 64, "lr": 2e-4},
     }
 
     def __init__(
