@@ -1,4 +1,4 @@
-"""Diffusion plots: forward process q(x_t) and reverse trajectories write PNGs of the right size."""
+"""Diffusion plots: q(x_t) over t and reverse trajectories write PNGs of the expected size."""
 
 from __future__ import annotations
 

@@ -157,7 +157,7 @@ def reverse_trajectory_figure(
     n: int | None = None,
     y: Tensor | int | None = None,
     panels: int = 6,
-    paths: int = 30,
+    paths: int = 12,
     generator: torch.Generator | None = None,
     **options: Any,
 ) -> Figure:
@@ -169,8 +169,12 @@ def reverse_trajectory_figure(
         y = torch.arange(n) % model.num_classes
     generator = generator or torch.Generator().manual_seed(0)
     traj = model.sample_trajectory(n, y, generator=generator, **options)
-    k = len(traj.timesteps)
-    picks = sorted({round(i * (k - 1) / (panels - 1)) for i in range(panels)})
+    # Snapshots evenly spaced in noise level sigma_t = sqrt(1 - alpha_bar_t), from 1 (x_T) to
+    # 0 (x_0): the structure appears late, and few-step samplers take big steps there.
+    sigma = torch.tensor([math.sqrt(1.0 - model.schedule.alpha_bar_at(t))
+                          for t in traj.timesteps])
+    targets = torch.linspace(float(sigma[0]), 0.0, panels)
+    picks = sorted({int((sigma - s).abs().argmin()) for s in targets})
     if images:
         states = traj.states[picks].transpose(0, 1)  # (n, panels, c, h, w)
         grid = _to_grey(states.flatten(0, 1).double())
@@ -211,7 +215,7 @@ def plot_reverse_trajectory(
     n: int | None = None,
     y: Tensor | int | None = None,
     panels: int = 6,
-    paths: int = 30,
+    paths: int = 12,
     generator: torch.Generator | None = None,
     **options: Any,
 ) -> Path:
@@ -222,7 +226,7 @@ def plot_reverse_trajectory(
         out: Path of the PNG.
         n: Samples (default 1000 points, or 6 images).
         y: Class labels for a conditional model (default: cycling through the classes).
-        panels: Snapshots of the process, evenly spaced over its steps, first and last kept.
+        panels: Snapshots of the process, evenly spaced in noise level from x_T to x_0.
         paths: Particle paths drawn in the last panel (2-D).
         generator: Source of randomness (default: seed 0).
         **options: Sampling options of ``model.sample`` (``sampler``, ``steps``, ``eta``,

@@ -8,11 +8,12 @@
 * :mod:`~genlab.models.diffusion.inpaint` -- RePaint-style inpainting.
 """
 
-from genlab.models.diffusion.model import DiffusionModel, Trajectory
+from genlab.models.diffusion.model import DiffusionModel
 from genlab.models.diffusion.samplers import (
     DDIMSampler,
     DDPMSampler,
     DPMSolverSampler,
+    Trajectory,
     make_sampler,
     reverse_process,
     spaced_timesteps,

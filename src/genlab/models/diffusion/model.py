@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -27,7 +26,12 @@ from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.diffusion.bound import bound_terms
 from genlab.models.diffusion.denoisers import MLPDenoiser, UNetDenoiser
-from genlab.models.diffusion.samplers import plan, reverse_process, spaced_timesteps
+from genlab.models.diffusion.samplers import (
+    Trajectory,
+    plan,
+    reverse_process,
+    spaced_timesteps,
+)
 from genlab.models.diffusion.schedule import make_schedule
 from genlab.registry import register
 
@@ -36,22 +40,6 @@ from genlab.registry import register
 BOUND_SEED = 0
 #: Network calls of the validation bound (see :meth:`DiffusionModel.validation_loss`).
 VALIDATION_STRATA = 32
-
-
-@dataclass
-class Trajectory:
-    """States of one reverse run, for plots.
-
-    Attributes:
-        timesteps: Step index of each state: ``[T-1 (noise), ..., -1 (clean data)]``.
-        states: Shape ``(len(timesteps), n, *event_shape)``, in the working space.
-        denoised: The network's x0 guess at each visited step, shape
-            ``(len(timesteps) - 1, n, *event_shape)``, in the working space.
-    """
-
-    timesteps: list[int]
-    states: Tensor
-    denoised: Tensor
 
 
 @register("ddpm")

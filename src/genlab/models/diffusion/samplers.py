@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -43,6 +44,22 @@ Denoise = Callable[[Tensor, int], "tuple[Tensor, Tensor]"]
 StepCallback = Callable[[int, int, Tensor, Tensor], None]
 
 SAMPLERS = ("ddpm", "ddim", "dpm-solver")
+
+
+@dataclass
+class Trajectory:
+    """States of one reverse run, for plots.
+
+    Attributes:
+        timesteps: Step index of each state: ``[T-1 (noise), ..., -1 (clean data)]``.
+        states: Shape ``(len(timesteps), n, *event_shape)``, in the working space.
+        denoised: The network's x0 guess at each visited step, shape
+            ``(len(timesteps) - 1, n, *event_shape)``, in the working space.
+    """
+
+    timesteps: list[int]
+    states: Tensor
+    denoised: Tensor
 
 
 def spaced_timesteps(num_timesteps: int, steps: int) -> list[int]:
