@@ -1,8 +1,11 @@
 """Autoregressive models on digits: test bits per pixel against simpler families, and
 transformer sampling speed with and without the key/value cache.
 
-Every model is trained with ``genlab.fit`` on the 1350 training digits, early-stopped on the
-150 validation digits, and scored on the 297 test digits (17 levels, 64 pixels). Autoregressive
+Every model is built by ``create(name, data=train)`` and trained by ``fit(model, train,
+val_data=val)`` with nothing else set: the family's recipe for images (``genlab.recipes``),
+which is exactly what ``genlab train NAME --data digits`` does. It trains on the 1350 training
+digits, keeps the weights with the best NLL on the 150 validation digits, and is scored on the
+297 test digits (17 levels, 64 pixels). Autoregressive
 models give exact log-masses; the Gaussian mixture and the flow give the uniform-dequantization
 bound (averaged over several noise draws); the histogram is the per-pixel independent table.
 An "order ensemble" mixes K MADEs with different random orders:
@@ -30,21 +33,14 @@ import torch
 import genlab  # noqa: F401  (registers every family)
 from genlab.data import load_data
 from genlab.models.autoregressive import AutoregressiveMixture
-from genlab.registry import available, create, get
+from genlab.recipes import train_settings
+from genlab.registry import available, create
 from genlab.train.checkpoint import save_model
 from genlab.train.trainer import fit
 
 LN2 = math.log(2.0)
 
-# name -> (model parameters, steps, batch size, learning rate)
-MODELS: dict[str, tuple[dict, int, int, float]] = {
-    "made": ({"hidden_features": [512], "dropout": 0.3}, 1000, 64, 1e-3),
-    "pixelcnn": ({"hidden_channels": 64, "layers": 4, "kernel_size": 5, "gated": True,
-                  "dropout": 0.2}, 2000, 64, 2e-3),
-    "rnn": ({"hidden_size": 256, "cell": "gru", "dropout": 0.2}, 1500, 64, 3e-3),
-    "transformer": ({"d_model": 96, "num_heads": 4, "num_layers": 3, "dropout": 0.2},
-                    1500, 64, 1e-3),
-}
+MODELS = ("made", "pixelcnn", "rnn", "transformer")
 BASELINES = ("histogram", "gmm", "glow", "maf")
 
 
@@ -57,15 +53,16 @@ def test_bits(model, test, draws: int = 1) -> float:
     return sum(values) / len(values)
 
 
-def train(name, params, steps, batch, lr, train_data, val_data, seed=0):
-    model = create(name, event_shape=(1, 8, 8), num_levels=17, **params)
+def train(name, train_data, val_data, *, scale=1.0, seed=0, **params):
+    """The user's path: the family's recipe, steps times ``scale`` (1 reproduces the CLI)."""
+    model = create(name, data=train_data, **params)
+    settings = train_settings(model, train_data, has_val=True)
     start = time.perf_counter()
     if model.closed_form:
         fit(model, train_data, val_data=val_data)
     else:
-        fit(model, train_data, val_data=val_data, steps=steps, batch_size=batch, lr=lr,
-            warmup_steps=min(50, steps // 10), val_every=max(steps // 25, 1), patience=8,
-            progress=False, seed=seed)
+        steps = max(1, int(settings.get("steps", 1000) * scale))
+        fit(model, train_data, val_data=val_data, steps=steps, progress=False, seed=seed)
     return model.eval(), time.perf_counter() - start
 
 
@@ -106,21 +103,17 @@ def main() -> None:
     rows: list[tuple[str, str, float, float]] = []  # (model, kind, bits/pixel, seconds)
     trained = {}
     for name in [m for m in args.models.split(",") if m]:
-        params, steps, batch, lr = MODELS[name]
-        steps = max(1, int(steps * args.scale))
-        model, seconds = train(name, params, steps, batch, lr, train_data, val_data)
+        model, seconds = train(name, train_data, val_data, scale=args.scale)
         trained[name] = model
         rows.append((name, "exact", test_bits(model, test), seconds))
         print(f"{name:12s} {rows[-1][2]:.3f} bits/pixel  ({seconds:.0f} s)", flush=True)
         if args.runs is not None:
             save_model(model, args.runs / name, data=train_data.describe())
     if args.ensemble > 1:
-        params, steps, batch, lr = MODELS["made"]
         members, seconds = [], 0.0
         for k in range(args.ensemble):
-            member, s = train("made", {**params, "order": "random", "order_seed": k},
-                              max(1, int(steps * args.scale)), batch, lr, train_data, val_data,
-                              seed=k)
+            member, s = train("made", train_data, val_data, scale=args.scale, seed=k,
+                              order="random", order_seed=k)
             members.append(member)
             seconds += s
         rows.append((f"made, {args.ensemble} random orders (mixture)", "exact",
@@ -140,11 +133,8 @@ def main() -> None:
         if name not in available():
             rows.append((name, "not registered", float("nan"), 0.0))
             continue
-        # each family's own digits settings (its `demo` entry), the same early stopping
-        demo = getattr(get(name), "demo", {}).get("digits", {})
-        steps = max(1, int(demo.get("steps", 1000) * min(1.0, args.scale)))
-        model, seconds = train(name, demo.get("params", {}), steps, demo.get("batch_size", 64),
-                               demo.get("lr", 1e-3), train_data, val_data)
+        # each family's own recipe for images, the same early stopping and best weights
+        model, seconds = train(name, train_data, val_data, scale=min(1.0, args.scale))
         kind = "exact" if model.discrete and model.has_exact_likelihood and name == "histogram" \
             else "dequantization bound"
         rows.append((name, kind, test_bits(model, test, draws=8), seconds))

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from genlab import Dataset, available, fit, load
-from genlab.registry import get
 from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
+from genlab.registry import get
 from genlab.train.checkpoint import save_model
 
 N = 48
@@ -38,13 +38,13 @@ def cases():
 CASES = cases()
 
 
-def test_every_family_has_tiny_configs_and_demo():
+def test_every_family_has_tiny_configs_and_recipes():
     for name in available():
         if name.startswith("_"):
             continue
         cls = get(name)
         assert hasattr(cls, "tiny_configs") and cls.tiny_configs(), f"{name} lacks tiny_configs()"
-        assert isinstance(getattr(cls, "demo", None), dict), f"{name} lacks a demo dict"
+        assert isinstance(getattr(cls, "recipes", None), dict), f"{name} lacks a recipes dict"
 
 
 def make_data(config, n=N, seed=0):

@@ -10,9 +10,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from genlab import Dataset, fit
-
 from _toy_models import DiagGaussian
+from genlab import Dataset, fit
 
 
 def _data():

@@ -7,11 +7,10 @@ import json
 import pytest
 import torch
 
+from _toy_models import DiagGaussian, TwoPlayer
 from genlab import Dataset, fit, load
 from genlab.errors import CheckpointError, ConfigError, TrainingError
 from genlab.train import Callback
-
-from _toy_models import DiagGaussian, TwoPlayer
 
 
 def gaussian_data(n=512, seed=0, shift=(1.5, -2.0), scale=(0.5, 2.0)):

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
+from genlab.recipes import Recipe
 
 if TYPE_CHECKING:
     from genlab.data.dataset import Dataset
@@ -101,6 +102,9 @@ class GenerativeModel(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    #: Tuned defaults per kind of data (``"points"``, ``"table"``, ``"images"``): what
+    #: ``create(name, data=...)``, ``fit`` and ``genlab train`` use (:mod:`genlab.recipes`).
+    recipes: ClassVar[dict[str, Recipe]] = {}
     #: ``log_prob`` is exact.
     has_exact_likelihood: ClassVar[bool] = True
     #: ``log_prob_bound`` gives a lower bound on the log-likelihood.

@@ -73,23 +73,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and (out / ckpt.CONFIG_FILE).is_file():
         model = create(args.model, **ckpt.read_config(out)["config"])
     else:
-        model = create(args.model, **data.model_kwargs(conditional=args.conditional), **params)
-    settings: dict[str, Any] = {"seed": args.seed}
+        # the family's recipe for this kind of data (genlab.recipes), then the user's --param
+        model = create(args.model, data=data, conditional=args.conditional, **params)
+    # only what the user set: fit fills the rest from the same recipe
+    settings: dict[str, Any] = {"seed": args.seed, "progress": not args.quiet}
     for name in ("steps", "batch_size", "lr", "clip_grad", "ema_decay", "val_every",
-                 "patience", "warmup_steps", "checkpoint_every", "device"):
+                 "patience", "warmup_steps", "checkpoint_every", "device", "keep"):
         value = getattr(args, name)
         if value is not None:
             settings[name] = value
-    if not model.closed_form:
-        settings.setdefault("steps", 1000)
-        settings.setdefault("val_every", max(1, settings["steps"] // 10))
-        settings.setdefault("checkpoint_every", max(1, settings["steps"] // 10))
-        settings["progress"] = not args.quiet
-    else:
-        settings = {"seed": args.seed}
+    if settings.get("patience") == 0:
+        settings["patience"] = None
     fit(model, data, val_data=val, out=out, resume=args.resume, **settings)
-    print(f"trained {args.model} on {args.data}: {out}")
+    print(f"trained {args.model} on {args.data}: {out}{_kept_summary(out)}")
     return 0
+
+
+def _kept_summary(out: Path) -> str:
+    """'; kept the best weights (val 1.80 bits/dim at step 900 of 2000)' from metrics.jsonl."""
+    from genlab.train import checkpoint as ckpt
+
+    path = out / ckpt.METRICS_FILE
+    records = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    vals = [r for r in records if "val_bpd" in r]
+    if not vals:
+        return ""
+    best = min(vals, key=lambda r: r["val_bpd"])
+    last = records[-1]["step"]
+    which = "best" if (out / ckpt.LAST_WEIGHTS_FILE).is_file() else "last"
+    text = (f"; kept the {which} weights (best val {best['val_bpd']:.4g} bits/dim at step "
+            f"{best['step']}, trained {last} steps)")
+    warning = next((r["warning"] for r in reversed(vals) if "warning" in r), None)
+    return text + (f"; warning: {warning}" if warning else "")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -161,7 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     models = args.models.split(",") if args.models else None
     path = run_report(datasets=["moons", "digits"], models=models, out=Path(args.out),
-                      scale=args.scale, seed=args.seed)
+                      scale=args.scale, seed=args.seed, quick=not args.full)
     print(f"demo report: {path}")
     return 0
 
@@ -176,9 +191,8 @@ def cmd_plot_flow(args: argparse.Namespace) -> int:
 
 def cmd_plot_diffusion(args: argparse.Namespace) -> int:
     from genlab import load_data
-    from genlab.viz.diffusion import plot_forward_process
-
     from genlab.models.diffusion.schedule import make_schedule
+    from genlab.viz.diffusion import plot_forward_process
 
     data = load_data(args.data, split="train")
     schedule = make_schedule(args.schedule, args.timesteps)
@@ -234,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-grad", type=_positive_float)
     p.add_argument("--ema-decay", type=float)
     p.add_argument("--val-every", type=_positive_int)
-    p.add_argument("--patience", type=_positive_int)
+    p.add_argument("--patience", type=_nonneg_int,
+                   help="stop after this many validations without improvement (0: never)")
+    p.add_argument("--keep", choices=("best", "last"),
+                   help="weights the run keeps: best validation NLL (default) or last")
     p.add_argument("--warmup-steps", type=_nonneg_int)
     p.add_argument("--checkpoint-every", type=_positive_int)
     p.add_argument("--device", help="cpu, cuda or auto")
@@ -271,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="every family on moons and digits -> report folder")
     p.add_argument("--out", default="report")
+    p.add_argument("--full", action="store_true",
+                   help="train with the full recipes (what `genlab train` gives) instead of "
+                        "the quick first look")
     p.add_argument("--models", help="comma-separated model names (default: every family)")
     p.add_argument("--scale", type=_positive_float, default=1.0, help="multiply training steps")
     p.add_argument("--seed", type=_nonneg_int, default=0)

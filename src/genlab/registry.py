@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from genlab.base import GenerativeModel
 from genlab.errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    from genlab.data.dataset import Dataset
 
 _REGISTRY: dict[str, type[GenerativeModel]] = {}
 
@@ -50,16 +53,34 @@ def get(name: str) -> type[GenerativeModel]:
         ) from None
 
 
-def create(name: str, **config: Any) -> GenerativeModel:
+def create(name: str, *, data: Dataset | None = None, conditional: bool = False,
+           **config: Any) -> GenerativeModel:
     """Build the model registered under ``name`` from keyword arguments.
 
+    Arguments:
+        name: A registered model name (``genlab.available()``).
+        data: Optional training data: fills ``event_shape``/``num_levels`` (and
+            ``num_classes`` when ``conditional``) and the family's recipe for this kind of
+            data (:mod:`genlab.recipes`); settings given in ``config`` win.
+        conditional: With ``data``, build p(x | y) over the data's labels.
+        **config: Constructor settings.
+
     Example:
-        >>> from genlab import create
+        >>> from genlab import create, load_data
         >>> model = create("histogram", event_shape=(2,), bins=8)
         >>> model.name
         'histogram'
+        >>> create("pixelcnn", data=load_data("digits")).config["gated"]
+        True
     """
     cls = get(name)
+    if data is not None:
+        from genlab.recipes import model_params
+
+        config = {**data.model_kwargs(conditional=conditional), **model_params(cls, data),
+                  **config}
+    elif conditional:
+        raise ConfigError("conditional=True needs data= (the labels to condition on).")
     signature = inspect.signature(cls.__init__)
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     accepted = [k for k in signature.parameters if k != "self"]

@@ -39,6 +39,7 @@ from genlab.errors import ConfigError, DataError, NotFittedError
 from genlab.models.gmm_em import Mixture, component_log_prob, em, m_step, precision_factor
 from genlab.models.gmm_init import hard_responsibilities, kmeans, kmeans_plusplus
 from genlab.models.histogram_tables import GenlabWarning
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 __all__ = ["Gaussian", "GaussianMixture"]
@@ -83,14 +84,10 @@ class GaussianMixture(GenerativeModel):
         torch.Size([4])
     """
 
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "moons": {"params": {"components": 16}, "steps": 1, "batch_size": 256, "lr": 1e-3},
-        "digits": {
-            "params": {"components": 10, "covariance": "full", "reg_covar": 1e-3},
-            "steps": 1,
-            "batch_size": 256,
-            "lr": 1e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(params={"components": 16}),
+        "images": Recipe(params={"components": 10, "covariance": "full", "reg_covar": 1e-3},
+                         note="bench/bench_gmm.py (digits, EM)"),
     }
 
     def __init__(
@@ -369,9 +366,9 @@ class Gaussian(GaussianMixture):
     all points is the maximum-likelihood mean and covariance).
     """
 
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "moons": {"params": {}, "steps": 1, "batch_size": 256, "lr": 1e-3},
-        "digits": {"params": {"reg_covar": 1e-3}, "steps": 1, "batch_size": 256, "lr": 1e-3},
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(),
+        "images": Recipe(params={"reg_covar": 1e-3}),
     }
 
     def __init__(

@@ -32,6 +32,7 @@ from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, DataError, NotFittedError
 from genlab.models import histogram_tables as tables
 from genlab.models.histogram_tables import GenlabWarning
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 __all__ = ["GenlabWarning", "Histogram"]
@@ -71,14 +72,11 @@ class Histogram(GenerativeModel):
         torch.Size([5, 2])
     """
 
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "moons": {"params": {"bins": 48, "alpha": 0.1}, "steps": 1, "batch_size": 256, "lr": 1e-3},
-        "digits": {
-            "params": {"factorized": True, "alpha": 1.0},
-            "steps": 1,
-            "batch_size": 256,
-            "lr": 1e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(params={"bins": 48, "alpha": 0.1}),
+        # a joint table over many columns is almost all empty cells (docs/histogram.md)
+        "table": Recipe(params={"bins": 16, "sparse": True, "alpha": 0.1}),
+        "images": Recipe(params={"factorized": True, "alpha": 1.0}),
     }
 
     def __init__(

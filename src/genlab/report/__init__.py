@@ -1,7 +1,7 @@
 """Compare families on the same data with the same metrics: ``genlab compare`` / ``genlab demo``.
 
-Every registered model that declares a ``demo`` entry for a data set is trained with those
-settings, evaluated with :func:`genlab.report.evaluate.evaluate`, and drawn (density beside data
+Every registered model with a recipe for the data's kind (:mod:`genlab.recipes`) is trained
+with it, exactly as ``genlab train`` would, evaluated with :func:`genlab.report.evaluate.evaluate`, and drawn (density beside data
 and samples for 2-D sets, sample grids for images, training curves, family pictures). The
 result is a folder with ``report.md``, ``report.html``, ``results.json`` and PNGs.
 """
@@ -17,7 +17,8 @@ from typing import Any
 
 from genlab.data import load_data
 from genlab.errors import ConfigError
-from genlab.registry import available, get
+from genlab.recipes import data_kind, model_params, recipe_for, train_settings
+from genlab.registry import available, create, get
 from genlab.report.evaluate import evaluate, format_table
 from genlab.train import checkpoint as ckpt
 from genlab.train import fit
@@ -26,29 +27,24 @@ __all__ = ["run_report", "evaluate", "format_table"]
 
 
 def demo_models(dataset: str) -> list[str]:
-    """Registered models with a demo entry for ``dataset``, in registry order."""
+    """Registered models with a recipe for ``dataset``'s kind of data, in registry order."""
+    data = load_data(dataset, split="train", seed=0)
     return [name for name in available() if not name.startswith("_")
-            and dataset in (getattr(get(name), "demo", None) or {})]
+            and recipe_for(get(name), data) is not None]
 
 
-def train_demo(name: str, dataset: str, out: Path, *, scale: float = 1.0, seed: int = 0):
-    """Train ``name`` on ``dataset`` with its demo settings; returns (model, seconds)."""
-    entry = dict(get(name).demo[dataset])
-    params = dict(entry.pop("params", {}))
-    conditional = bool(params.pop("conditional", False))
+def train_demo(name: str, dataset: str, out: Path, *, scale: float = 1.0, seed: int = 0,
+               quick: bool = False):
+    """Train ``name`` on ``dataset`` with its recipe (the defaults ``genlab train`` uses);
+    ``quick`` takes the recipe's short first-look budget. Returns (model, seconds)."""
     train = load_data(dataset, split="train", seed=0)
     val = load_data(dataset, split="val", seed=0)
-    model = get(name)(**train.model_kwargs(conditional=conditional), **params)
-    settings = {k: v for k, v in entry.items() if k in ("steps", "batch_size", "lr", "ema_decay",
-                                                        "clip_grad", "warmup_steps", "schedule")}
-    if "steps" in settings:
-        settings["steps"] = max(1, int(round(settings["steps"] * scale)))
+    model = create(name, data=train, **model_params(get(name), train, quick=quick))
+    settings = train_settings(model, train, has_val=True, quick=quick, seed=seed, progress=False)
+    if "steps" in settings or scale != 1.0:
+        settings["steps"] = max(1, int(round(settings.get("steps", 1000) * scale)))
     start = time.perf_counter()
-    if model.closed_form:
-        fit(model, train, val_data=val, out=out, seed=seed)
-    else:
-        fit(model, train, val_data=val, out=out, seed=seed, progress=False,
-            val_every=max(1, settings.get("steps", 1000) // 5), **settings)
+    fit(model, train, val_data=val, out=out, **settings)
     return model, time.perf_counter() - start
 
 
@@ -80,7 +76,7 @@ def _figures(model, dataset, run_dir: Path, fig_dir: Path, seed: int) -> list[Pa
 
 
 def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
-               scale: float = 1.0, seed: int = 0) -> Path:
+               scale: float = 1.0, seed: int = 0, quick: bool = False) -> Path:
     """Train, evaluate and draw every requested family on every data set; returns report.md."""
     out = Path(out)
     fig_dir = out / "figures"
@@ -91,19 +87,21 @@ def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
         names = models if models is not None else demo_models(dataset)
         for name in names:
             get(name)  # unknown names fail before any training
-        runnable = [n for n in names if dataset in (getattr(get(n), "demo", None) or {})]
+        train = load_data(dataset, split="train", seed=0)
+        runnable = [n for n in names if recipe_for(get(n), train) is not None]
         skipped = sorted(set(names) - set(runnable))
         if skipped:
-            warnings.warn(f"No demo settings for {skipped} on {dataset!r}; skipped.", stacklevel=2)
+            warnings.warn(f"No recipe for {skipped} on {dataset!r} ({data_kind(train)}); "
+                          "skipped.", stacklevel=2)
         if not runnable:
-            raise ConfigError(f"No requested model has demo settings for {dataset!r}.")
-        train = load_data(dataset, split="train", seed=0)
+            raise ConfigError(f"No requested model has a recipe for {dataset!r}.")
         test = load_data(dataset, split="test", seed=0)
         rows, figs = [], []
         for name in runnable:
             run_dir = out / "runs" / f"{dataset}-{name}"
             print(f"[{dataset}] training {name} ...", flush=True)
-            model, seconds = train_demo(name, dataset, run_dir, scale=scale, seed=seed)
+            model, seconds = train_demo(name, dataset, run_dir, scale=scale, seed=seed,
+                                        quick=quick)
             row = evaluate(model, test, train=train, n_samples=2000, seed=seed)
             row["train_seconds"] = round(seconds, 2)
             rows.append(row)

@@ -28,6 +28,7 @@ from genlab.errors import CheckpointError, GenlabError
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INIT_WEIGHTS_FILE = "init.safetensors"
+LAST_WEIGHTS_FILE = "model_last.safetensors"
 TRAINER_STATE_FILE = "trainer_state.pt"
 METRICS_FILE = "metrics.jsonl"
 
@@ -189,8 +190,9 @@ def load(folder: str | Path, *, weights: str = WEIGHTS_FILE) -> GenerativeModel:
 
     Arguments:
         folder: The run folder.
-        weights: Which weights file to load (``model.safetensors``; ``init.safetensors`` for
-            the weights before training).
+        weights: Which weights file to load: ``model.safetensors`` (the weights the run kept,
+            its best by default), ``model_last.safetensors`` (the last weights of a run that
+            kept its best), or ``init.safetensors`` (the weights before training).
 
     Raises:
         CheckpointError: missing, corrupt, truncated or mismatched files.

@@ -10,7 +10,7 @@ from genlab.errors import ConfigError
 
 #: Settings that must not change when a run is resumed (the result would not be the same run).
 RESUME_FIXED = ("batch_size", "lr", "optimizer", "weight_decay", "betas", "warmup_steps",
-                "schedule", "min_lr_ratio", "clip_grad", "ema_decay", "seed")
+                "schedule", "min_lr_ratio", "clip_grad", "ema_decay", "seed", "keep")
 
 
 @dataclass
@@ -30,11 +30,19 @@ class TrainConfig:
         min_lr_ratio: Final learning rate as a fraction of ``lr`` for the cosine schedule.
         clip_grad: Clip each objective's gradient to this global norm; None disables.
         ema_decay: Keep an exponential moving average of the weights; None disables.
-        val_every: Validate every this many steps (needs validation data); None: only at the end.
+        val_every: Validate every this many steps (needs validation data); None: 25 times per
+            run when validation picks the kept weights or stops the run, else 5 times.
         val_batch_size: Batch size of the validation pass.
-        patience: Early stopping: stop after this many validations without improvement and
-            keep the best weights; None disables.
-        checkpoint_every: Write a checkpoint every this many steps (needs ``out``).
+        patience: Early stopping: stop after this many validations without improvement;
+            None trains for all ``steps``.
+        keep: Which weights the run ends with and writes as ``model.safetensors``: ``"best"``
+            (lowest validation NLL or bound, when validation data and a validation loss
+            exist; otherwise the last) or ``"last"``. With ``"best"`` the last weights are
+            written too, as ``model_last.safetensors``.
+        overfit_window: Warn "overfitting since step N" once validation NLL has not improved
+            for this many validations while the training loss kept falling.
+        checkpoint_every: Write a checkpoint every this many steps (needs ``out``); None: 10
+            times per run.
         log_every: Write a ``metrics.jsonl`` line every this many steps.
         seed: Seeds the model initialisation, data order and training noise.
         progress: Show a progress bar; None shows it only on a terminal.
@@ -55,6 +63,8 @@ class TrainConfig:
     val_every: int | None = None
     val_batch_size: int = 1024
     patience: int | None = None
+    keep: str = "best"
+    overfit_window: int = 3
     checkpoint_every: int | None = None
     log_every: int = 10
     seed: int = 0
@@ -75,6 +85,13 @@ class TrainConfig:
             raise ConfigError(f"Expected warmup_steps >= 0, but found {self.warmup_steps!r}.")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"Expected lr > 0, but found {self.lr!r}.")
+        if self.keep not in ("best", "last"):
+            raise ConfigError(f"Expected keep 'best' or 'last', but found {self.keep!r}.")
+        if isinstance(self.overfit_window, bool) or not isinstance(self.overfit_window, int) \
+                or self.overfit_window < 1:
+            raise ConfigError(
+                f"Expected overfit_window to be a positive int, but found {self.overfit_window!r}."
+            )
         if self.optimizer not in ("adam", "adamw"):
             raise ConfigError(f"Expected optimizer 'adam' or 'adamw', but found {self.optimizer!r}.")
         if self.schedule not in ("cosine", "constant"):
@@ -100,6 +117,18 @@ class TrainConfig:
                 f"known: {', '.join(sorted(known))}."
             )
         return cls(**kwargs)
+
+    @property
+    def val_interval(self) -> int:
+        """Steps between validations: ``val_every``; else 25 validations per run when they
+        pick the kept weights or stop the run (``keep="best"`` or ``patience``), 5 otherwise."""
+        per_run = 25 if self.keep == "best" or self.patience is not None else 5
+        return self.val_every or max(1, self.steps // per_run)
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps between checkpoints: ``checkpoint_every``, or 10 checkpoints per run."""
+        return self.checkpoint_every or max(1, self.steps // 10)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -12,8 +12,8 @@ progress bar and ``metrics.jsonl``. The trainer knows no family.
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from genlab.base import GenerativeModel, Objective
 from genlab.data.dataset import Dataset
 from genlab.errors import CheckpointError, ConfigError, DataError, TrainingError
+from genlab.recipes import train_settings
 from genlab.train import checkpoint as ckpt
 from genlab.train import distributed
 from genlab.train.callbacks import Callback
@@ -128,7 +129,12 @@ class Trainer:
         self.best_val = math.inf
         self.best_state: dict[str, Tensor] | None = None
         self.bad_validations = 0
+        self.best_step = 0
         self.stopped_early = False
+        # (step, validation NLL, mean training loss since the previous validation)
+        self.val_history: list[tuple[int, float, float]] = []
+        self._train_losses: list[float] = []
+        self.overfitting: str | None = None
 
     # ---------------------------------------------------------------- set-up
     def _build(self) -> None:
@@ -165,6 +171,10 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "best_val": self.best_val,
             "bad_validations": self.bad_validations,
+            "best_step": self.best_step,
+            "val_history": torch.tensor(self.val_history, dtype=torch.float64).reshape(-1, 3),
+            "train_losses": torch.tensor(self._train_losses, dtype=torch.float64),
+            "overfitting": self.overfitting or "",
             "stopped_early": self.stopped_early,
         }
         if torch.cuda.is_available():
@@ -209,21 +219,41 @@ class Trainer:
         self.bad_validations = int(state["bad_validations"])
         self.stopped_early = bool(state.get("stopped_early", False))
         self.best_state = state.get("best_state")
+        self.best_step = int(state.get("best_step", 0))
+        history = state.get("val_history")
+        self.val_history = [] if history is None else [
+            (int(s), float(v), float(t)) for s, v, t in history.tolist()]
+        losses = state.get("train_losses")
+        self._train_losses = [] if losses is None else losses.tolist()
+        self.overfitting = state.get("overfitting") or None
 
     # ---------------------------------------------------------------- checkpoints
-    def _weights_to_save(self) -> dict[str, Tensor]:
-        if self.best_state is not None and self.config.patience is not None:
-            return self.best_state
+    def _last_weights(self) -> dict[str, Tensor]:
+        """The current weights (their EMA when EMA is on)."""
         return self.ema.state_dict() if self.ema is not None else self.model.state_dict()
 
+    @property
+    def keeps_best(self) -> bool:
+        """Whether the run ends with its best-validation weights (``keep="best"`` and a
+        validation NLL or bound to rank them by)."""
+        return self.config.keep == "best" and self.best_state is not None
+
     def save_checkpoint(self) -> None:
-        """Write model weights (EMA if on), config and trainer state into ``out``."""
+        """Write the kept weights, config and trainer state into ``out``.
+
+        ``model.safetensors`` holds the kept weights (best or last, see ``TrainConfig.keep``);
+        with ``keep="best"`` the last weights are written as ``model_last.safetensors`` too.
+        """
         if self.out is None or self.rank != 0:
             distributed.barrier(self.world)
             return
-        # Trainer state first: a run interrupted between the two writes resumes from it.
+        # Trainer state first: a run interrupted between the writes resumes from it.
         ckpt.atomic_torch_save(self._state(), self.out / ckpt.TRAINER_STATE_FILE)
-        ckpt.save_model(self.model, self.out, data=self.data.describe(), state=self._weights_to_save())
+        last = self._last_weights()
+        kept = self.best_state if self.keeps_best else last
+        if self.config.keep == "best":
+            ckpt.save_weights(last, self.out / ckpt.LAST_WEIGHTS_FILE)
+        ckpt.save_model(self.model, self.out, data=self.data.describe(), state=kept)
         distributed.barrier(self.world)
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -280,16 +310,43 @@ class Trainer:
         return total / count
 
     def _after_validation(self, logs: dict[str, float]) -> None:
+        train_loss = sum(self._train_losses) / max(1, len(self._train_losses))
+        self._train_losses = []
+        self.val_history.append((self.step, logs["val_nll"], train_loss))
         if logs["val_nll"] < self.best_val:
             self.best_val = logs["val_nll"]
+            self.best_step = self.step
             self.bad_validations = 0
-            if self.config.patience is not None:
-                source = self.ema.state_dict() if self.ema is not None else self.model.state_dict()
-                self.best_state = {k: v.detach().clone() for k, v in source.items()}
+            self.overfitting = None
+            if self.config.keep == "best":
+                self.best_state = {k: v.detach().clone() for k, v in self._last_weights().items()}
         else:
             self.bad_validations += 1
             if self.config.patience is not None and self.bad_validations >= self.config.patience:
                 self.stopped_early = True
+            self._check_overfitting()
+
+    def _check_overfitting(self) -> None:
+        """Flag a run whose validation NLL has not improved for ``overfit_window``
+        validations while its training loss kept falling below the level it had at the best
+        validation: the model is fitting its training set, not the distribution."""
+        window = self.config.overfit_window
+        if self.overfitting is not None or self.bad_validations < window:
+            return
+        steps = [s for s, _, _ in self.val_history]
+        if self.best_step not in steps:
+            return
+        best = steps.index(self.best_step)
+        recent = self.val_history[-window:]
+        best_train = self.val_history[best][2]
+        rising = recent[-1][1] > self.best_val
+        falling = all(t < best_train for _, _, t in recent)
+        if rising and falling:
+            since = self.val_history[best + 1][0]
+            self.overfitting = f"overfitting since step {since}; best val at step {self.best_step}"
+            if self.rank == 0:
+                warnings.warn(f"{self.model.name or type(self.model).__name__}: "
+                              f"{self.overfitting}.", OverfittingWarning, stacklevel=2)
 
     # ---------------------------------------------------------------- the loop
     def _batch(self) -> tuple[Tensor, Tensor | None]:
@@ -351,10 +408,10 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_start(self)
         self._loop()
-        if self.ema is not None:
-            self.model.load_state_dict(self.ema.state_dict())
-        if self.best_state is not None and self.config.patience is not None:
+        if self.keeps_best:
             self.model.load_state_dict(self.best_state)
+        elif self.ema is not None:
+            self.model.load_state_dict(self.ema.state_dict())
         self.model.eval()
         for cb in self.callbacks:
             cb.on_train_end(self)
@@ -381,9 +438,8 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_step_end(self, self.step, logs)
                 last = self.step == config.steps
-                if self.val_data is not None and (
-                    (config.val_every and self.step % config.val_every == 0) or last
-                ):
+                self._train_losses.append(float(logs[f"loss_{self.objectives[0].name}"]))
+                if self.val_data is not None and (self.step % config.val_interval == 0 or last):
                     val = self.validate()
                     if val is not None:
                         logs.update(val)
@@ -391,16 +447,32 @@ class Trainer:
                         for cb in self.callbacks:
                             cb.on_validation_end(self, self.step, val)
                         self.model.train()
+                if "val_nll" in logs and self.overfitting is not None:
+                    logs["warning"] = self.overfitting
                 if self.step % config.log_every == 0 or last or "val_nll" in logs or self.stopped_early:
                     self._log({"step": self.step, "time": round(time.perf_counter() - start, 3), **logs})
-                if (config.checkpoint_every and self.step % config.checkpoint_every == 0) or last or self.stopped_early:
+                if (self.out is not None and self.step % config.checkpoint_interval == 0) \
+                        or last or self.stopped_early:
                     self.save_checkpoint()
-                first = f"loss_{self.objectives[0].name}"
-                bar.set_postfix({k.removeprefix("loss_"): f"{v:.4g}" for k, v in logs.items()
-                                 if k.startswith("loss_") or k == "val_bpd"} or {first: "-"}, refresh=False)
+                bar.set_postfix(self._progress(logs), refresh=False)
                 bar.update(1)
         finally:
             bar.close()
+
+
+    def _progress(self, logs: dict[str, Any]) -> dict[str, str]:
+        """The progress line: losses, the best validation bits/dim so far, and a warning."""
+        shown = {k.removeprefix("loss_"): f"{v:.4g}" for k, v in logs.items()
+                 if k.startswith("loss_")}
+        if math.isfinite(self.best_val):
+            shown["best_val_bpd"] = f"{self.best_val / math.log(2.0):.4g}@{self.best_step}"
+        if self.overfitting is not None:
+            shown["warning"] = self.overfitting
+        return shown
+
+
+class OverfittingWarning(UserWarning):
+    """Validation NLL has stopped improving while the training loss keeps falling."""
 
 
 def _resolve_device(device: str, rank: int = 0) -> torch.device:
@@ -460,6 +532,8 @@ def fit(
         resume: Continue the run in ``out`` from its last checkpoint (bit-exact on CPU).
         callbacks: Extra :class:`~genlab.train.callbacks.Callback` objects.
         **settings: Fields of :class:`TrainConfig` (``steps``, ``batch_size``, ``lr``, ...).
+            Unset fields come from the family's recipe for this kind of data
+            (:mod:`genlab.recipes`), then from :class:`TrainConfig`'s defaults.
 
     Returns:
         The fitted model (holding its EMA or best weights when those are on).
@@ -473,6 +547,8 @@ def fit(
     """
     if not isinstance(model, GenerativeModel):
         raise ConfigError(f"Expected a genlab GenerativeModel, but found {type(model).__name__}.")
+    if isinstance(data, Dataset):
+        settings = train_settings(model, data, has_val=val_data is not None, **settings)
     if model.closed_form:
         return _fit_closed_form(model, data, val_data=val_data, out=out, **settings)
     config = TrainConfig.from_kwargs(**settings)
@@ -490,7 +566,7 @@ def _fit_closed_form(
 ) -> GenerativeModel:
     # SGD settings do not apply to counting/EM; only these are meaningful here.
     ignored = sorted(set(settings) - {"seed", "progress", "device", "steps", "batch_size", "lr",
-                                      "log_every", "val_every", "checkpoint_every"})
+                                      "log_every", "val_every", "checkpoint_every", "keep"})
     if ignored:
         raise ConfigError(
             f"{type(model).__name__} is fitted in closed form; settings {ignored} do not apply."

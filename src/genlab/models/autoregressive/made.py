@@ -27,6 +27,7 @@ from genlab.base import check_choice
 from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel
 from genlab.models.autoregressive.layers import MaskedLinear, made_mask
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -73,15 +74,19 @@ class MADE(AutoregressiveModel):
         torch.Size([5, 3])
     """
 
-    demo: ClassVar[dict[str, dict]] = {
-        "moons": {
-            "params": {"hidden_features": [128, 128], "components": 8},
-            "steps": 800, "batch_size": 256, "lr": 2e-3,
-        },
-        "digits": {
-            "params": {"hidden_features": [256], "dropout": 0.3},
-            "steps": 250, "batch_size": 64, "lr": 2e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(
+            params={"hidden_features": [128, 128], "components": 8},
+            train={"steps": 800, "batch_size": 256, "lr": 2e-3, "patience": 5},
+            quick={"steps": 300},
+        ),
+        "images": Recipe(
+            params={"hidden_features": [512], "dropout": 0.3},
+            train={"steps": 1000, "batch_size": 64, "lr": 1e-3, "warmup_steps": 50,
+                   "patience": 8},
+            quick={"steps": 150},
+            note="bench/bench_autoregressive.py (digits test bits/pixel)",
+        ),
     }
 
     def __init__(

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel, State
+from genlab.recipes import Recipe
 from genlab.registry import get, register
 
 _DATA_KEYS = ("event_shape", "num_levels", "num_classes")
@@ -48,7 +49,7 @@ class AutoregressiveMixture(AutoregressiveModel):
         torch.Size([2, 4])
     """
 
-    demo: ClassVar[dict[str, dict]] = {}
+    recipes: ClassVar[dict[str, Recipe]] = {}
 
     def __init__(
         self,

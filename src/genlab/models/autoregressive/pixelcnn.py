@@ -32,6 +32,7 @@ from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel
 from genlab.models.autoregressive.layers import MaskedConv2d, conv_mask
 from genlab.models.autoregressive.made import encode_values, resolve_encoding
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -126,11 +127,16 @@ class PixelCNN(AutoregressiveModel):
         torch.Size([2, 1, 4, 4])
     """
 
-    demo: ClassVar[dict[str, dict]] = {
-        "digits": {
-            "params": {"hidden_channels": 16, "layers": 2, "kernel_size": 5, "gated": True},
-            "steps": 200, "batch_size": 64, "lr": 3e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "images": Recipe(
+            params={"hidden_channels": 64, "layers": 4, "kernel_size": 5, "gated": True,
+                    "dropout": 0.2},
+            train={"steps": 2000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 50,
+                   "patience": 8},
+            quick={"steps": 40},
+            quick_params={"hidden_channels": 16, "layers": 2},
+            note="bench/bench_autoregressive.py (digits test bits/pixel)",
+        ),
     }
 
     def __init__(

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from genlab.base import check_choice
 from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel, State
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -50,11 +51,15 @@ class RNN(AutoregressiveModel):
         torch.Size([2, 4])
     """
 
-    demo: ClassVar[dict[str, dict]] = {
-        "digits": {
-            "params": {"hidden_size": 64, "cell": "gru"},
-            "steps": 150, "batch_size": 64, "lr": 5e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "images": Recipe(
+            params={"hidden_size": 256, "cell": "gru", "dropout": 0.2},
+            train={"steps": 1500, "batch_size": 64, "lr": 3e-3, "warmup_steps": 50,
+                   "patience": 8},
+            quick={"steps": 60},
+            quick_params={"hidden_size": 64},
+            note="bench/bench_autoregressive.py (digits test bits/pixel)",
+        ),
     }
 
     def __init__(

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel, State
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -97,11 +98,15 @@ class Transformer(AutoregressiveModel):
         True
     """
 
-    demo: ClassVar[dict[str, dict]] = {
-        "digits": {
-            "params": {"d_model": 32, "num_heads": 2, "num_layers": 2},
-            "steps": 150, "batch_size": 64, "lr": 3e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "images": Recipe(
+            params={"d_model": 96, "num_heads": 4, "num_layers": 3, "dropout": 0.2},
+            train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "warmup_steps": 50,
+                   "patience": 8},
+            quick={"steps": 60},
+            quick_params={"d_model": 32, "num_heads": 2, "num_layers": 2},
+            note="bench/bench_autoregressive.py (digits test bits/pixel)",
+        ),
     }
 
     def __init__(

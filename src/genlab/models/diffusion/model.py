@@ -33,6 +33,7 @@ from genlab.models.diffusion.samplers import (
     spaced_timesteps,
 )
 from genlab.models.diffusion.schedule import make_schedule
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 #: Seed of the noise used by the likelihood bound, so ``log_prob_bound`` is a deterministic
@@ -78,17 +79,20 @@ class DiffusionModel(GenerativeModel):
     # small so the T-step DDPM sampler and the T-term bound stay cheap, and the cosine schedule
     # keeps q(x_T) at N(0, I) for small T. No EMA: on 3000-step runs a decay of 0.999 averaged
     # in early weights and hurt the samples (docs/diffusion.md).
-    demo: ClassVar[dict[str, dict]] = {
-        "moons": {
-            "params": {"num_timesteps": 250, "schedule": "cosine", "prediction": "v",
-                       "hidden": 128, "depth": 3},
-            "steps": 2500, "batch_size": 256, "lr": 2e-3,
-        },
-        "digits": {
-            "params": {"num_timesteps": 100, "schedule": "cosine", "prediction": "v",
-                       "channels": 16},
-            "steps": 800, "batch_size": 128, "lr": 3e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(
+            params={"num_timesteps": 250, "schedule": "cosine", "prediction": "v",
+                    "hidden": 128, "depth": 3},
+            train={"steps": 2500, "batch_size": 256, "lr": 2e-3, "keep": "last"},
+            quick={"steps": 500},
+        ),
+        "images": Recipe(
+            params={"num_timesteps": 100, "schedule": "cosine", "prediction": "v",
+                    "channels": 16},
+            train={"steps": 1500, "batch_size": 128, "lr": 3e-3, "keep": "last"},
+            quick={"steps": 150},
+            note="bench/bench_diffusion.py (digits bound, Frechet distance)",
+        ),
     }
 
     def __init__(

@@ -26,6 +26,7 @@ from genlab.models.flows.flow import Flow
 from genlab.models.flows.linear import LULinear
 from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.reshape import FactorOut, Squeeze
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -47,13 +48,13 @@ class Glow(Flow):
         alpha: Logit margin for discrete data.
     """
 
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "digits": {
-            "params": {"levels": 2, "steps": 3, "hidden": [32, 32]},
-            "steps": 500,
-            "batch_size": 64,
-            "lr": 1e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "images": Recipe(
+            params={"levels": 2, "steps": 4, "hidden": [32, 32]},
+            train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "patience": 5},
+            quick={"steps": 150},
+            note="bench/bench_flows.py (digits bits/dim)",
+        ),
     }
 
     def __init__(

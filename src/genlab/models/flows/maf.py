@@ -19,6 +19,7 @@ from genlab.models.flows.bijections import Bijection
 from genlab.models.flows.common import check_float, check_int, flatten_to_vector, hidden_sizes
 from genlab.models.flows.flow import Flow
 from genlab.models.flows.normalization import ActNorm
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -42,19 +43,17 @@ class MAF(Flow):
         seed: Seed of the random orders (saved with the MADE mask buffers).
     """
 
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "moons": {
-            "params": {"layers": 8, "hidden": [64, 64]},
-            "steps": 1500,
-            "batch_size": 256,
-            "lr": 1e-3,
-        },
-        "digits": {
-            "params": {"layers": 4, "hidden": [256]},
-            "steps": 600,
-            "batch_size": 64,
-            "lr": 1e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(
+            params={"layers": 8, "hidden": [64, 64]},
+            train={"steps": 2000, "batch_size": 256, "lr": 1e-3, "patience": 5},
+            quick={"steps": 400},
+        ),
+        "images": Recipe(
+            params={"layers": 4, "hidden": [256]},
+            train={"steps": 600, "batch_size": 64, "lr": 1e-3, "patience": 5},
+            quick={"steps": 150},
+        ),
     }
 
     def __init__(

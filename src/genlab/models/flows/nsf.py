@@ -25,6 +25,7 @@ from genlab.models.flows.flow import Flow
 from genlab.models.flows.linear import LULinear
 from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.spline import SplineCoupling
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -50,19 +51,18 @@ class NSF(Flow):
         seed: Seed of the random masks.
     """
 
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "moons": {
-            "params": {"layers": 4, "hidden": [64, 64], "bins": 8},
-            "steps": 1500,
-            "batch_size": 256,
-            "lr": 1e-3,
-        },
-        "digits": {
-            "params": {"layers": 4, "hidden": [128], "bins": 6, "lu": True},
-            "steps": 500,
-            "batch_size": 64,
-            "lr": 1e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(
+            params={"layers": 4, "hidden": [64, 64], "bins": 8},
+            train={"steps": 2000, "batch_size": 256, "lr": 1e-3, "patience": 5},
+            quick={"steps": 300},
+            note="bench/bench_flows.py (8gaussians and checkerboard test NLL)",
+        ),
+        "images": Recipe(
+            params={"layers": 4, "hidden": [128], "bins": 6, "lu": True},
+            train={"steps": 500, "batch_size": 64, "lr": 1e-3, "patience": 5},
+            quick={"steps": 100},
+        ),
     }
 
     def __init__(

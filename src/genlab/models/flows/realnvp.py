@@ -32,6 +32,7 @@ from genlab.models.flows.coupling import (
 from genlab.models.flows.flow import Flow
 from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.reshape import Squeeze
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -62,19 +63,19 @@ class RealNVP(Flow):
         torch.Size([5, 2])
     """
 
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "moons": {
-            "params": {"layers": 8, "hidden": [64, 64]},
-            "steps": 1500,
-            "batch_size": 256,
-            "lr": 1e-3,
-        },
-        "digits": {
-            "params": {"layers": 6, "hidden": [32, 32]},
-            "steps": 600,
-            "batch_size": 64,
-            "lr": 1e-3,
-        },
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(
+            params={"layers": 8, "hidden": [64, 64]},
+            train={"steps": 2000, "batch_size": 256, "lr": 1e-3, "patience": 5},
+            quick={"steps": 400},
+            note="bench/bench_flows.py (8gaussians and checkerboard test NLL)",
+        ),
+        "images": Recipe(
+            params={"layers": 6, "hidden": [32, 32]},
+            train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "patience": 5},
+            quick={"steps": 150},
+            note="bench/bench_flows.py (digits bits/dim)",
+        ),
     }
 
     def __init__(

@@ -11,6 +11,7 @@ from genlab.errors import ConfigError
 from genlab.models.gan.conv import DCGANGenerator, cnn_features
 from genlab.models.gan.layers import Discriminator
 from genlab.models.gan.model import GANModel, check_int
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -47,9 +48,13 @@ class DCGAN(GANModel):
         torch.Size([2, 1, 8, 8])
     """
 
-    #: Settings for ``genlab demo`` and the report (about 20 s on one core).
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "digits": {"params": {"channels": 16}, "steps": 800, "batch_size": 64, "lr": 2e-4},
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "images": Recipe(
+            params={"channels": 16},
+            train={"steps": 800, "batch_size": 64, "lr": 2e-4, "keep": "last"},
+            quick={"steps": 200},
+            note="bench/bench_gan.py (digits Frechet distance, class accuracy)",
+        ),
     }
 
     def __init__(

@@ -11,6 +11,7 @@ from genlab.errors import ConfigError
 from genlab.models.gan.layers import Discriminator
 from genlab.models.gan.model import GANModel, check_widths
 from genlab.models.gan.networks import MLPGenerator, mlp_features
+from genlab.recipes import Recipe
 from genlab.registry import register
 
 
@@ -47,11 +48,12 @@ class GAN(GANModel):
         torch.Size([5, 2])
     """
 
-    #: Settings for ``genlab demo`` and the report (each trains in about 20 s on one core).
-    demo: ClassVar[dict[str, dict[str, Any]]] = {
-        "moons": {"params": {"pack": 2}, "steps": 1500, "batch_size": 256, "lr": 2e-4},
-        "8gaussians": {"params": {}, "steps": 1500, "batch_size": 256, "lr": 2e-4},
-        "25gaussians": {"params": {}, "steps": 2000, "batch_size": 256, "lr": 2e-4},
+    recipes: ClassVar[dict[str, Recipe]] = {
+        "points": Recipe(
+            train={"steps": 2000, "batch_size": 256, "lr": 2e-4, "keep": "last"},
+            quick={"steps": 600},
+            note="bench/bench_gan.py (ring8 and 25gaussians mode coverage)",
+        ),
     }
 
     def __init__(
