@@ -47,6 +47,27 @@ def test_every_family_has_tiny_configs_and_recipes():
         assert isinstance(getattr(cls, "recipes", None), dict), f"{name} lacks a recipes dict"
 
 
+#: One name per idea across families (docs/design.md, "One vocabulary"); these are retired.
+RETIRED_NAMES = {"hidden_features", "hidden_channels", "hidden_size", "d_model", "hidden",
+                 "g_hidden", "d_hidden", "layers", "num_layers", "levels", "steps", "num_heads",
+                 "embedding_dim", "latent_dim", "channels", "cond_drop_prob", "d_steps", "seed"}
+
+
+@pytest.mark.parametrize("name", [n for n in available() if not n.startswith("_")])
+def test_every_setting_is_declared_once_in_the_vocabulary(name):
+    cls = get(name)
+    specs = cls.settings()
+    assert specs, f"{name} declares no settings"
+    for spec in specs.values():
+        assert spec.help, f"{name}: setting {spec.name!r} has no Setting(help=...)"
+        if not spec.required:
+            spec.check(spec.default)  # the default fits its own declaration
+    assert not set(specs) & RETIRED_NAMES, f"{name}: retired names {set(specs) & RETIRED_NAMES}"
+    for spec in cls.sample_options().values():
+        assert spec.help, f"{name}: sampling option {spec.name!r} has no Setting(help=...)"
+        spec.check(spec.default)
+
+
 def make_data(config, n=N, seed=0):
     g = torch.Generator().manual_seed(seed)
     shape = tuple(config["event_shape"])

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
 from genlab.recipes import Recipe
+from genlab.settings import DATA_ARGUMENTS, SettingSpec, declared
 
 if TYPE_CHECKING:
     from genlab.data.dataset import Dataset
@@ -116,14 +117,21 @@ class GenerativeModel(nn.Module):
         if init is None:
             return
         signature = inspect.signature(init)
+        cls._declared_init = init
 
         @functools.wraps(init)
         def recording_init(self: GenerativeModel, *args: Any, **kw: Any) -> None:
-            # Record the constructor arguments of the outermost class only: that call is the
-            # config from which ``genlab.load`` rebuilds the model.
+            # Validate against the declared settings and record the constructor arguments of
+            # the outermost class only: that call is the config ``genlab.load`` rebuilds from.
             if "_config" not in self.__dict__:
-                bound = signature.bind(self, *args, **kw)
+                try:
+                    bound = signature.bind(self, *args, **kw)
+                except TypeError as err:
+                    raise ConfigError(f"{cls.__name__}: {err}.") from None
                 bound.apply_defaults()
+                for name, spec in type(self).settings().items():
+                    if name in bound.arguments:
+                        spec.check(bound.arguments[name])
                 config: dict[str, Any] = {}
                 for key, value in bound.arguments.items():
                     if key == "self":
@@ -162,6 +170,30 @@ class GenerativeModel(nn.Module):
         self.event_shape: tuple[int, ...] = shape
         self.num_classes = num_classes
         self.num_levels = num_levels
+
+    # ------------------------------------------------------------------ declarations
+    @classmethod
+    def settings(cls) -> dict[str, SettingSpec]:
+        """The constructor's declared settings (:mod:`genlab.settings`), data arguments
+        (``event_shape``, ``num_classes``, ``num_levels``) left out."""
+        out: dict[str, SettingSpec] = {}
+        # A constructor that passes **kwargs on takes its parents' settings too.
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("_declared_init")
+            if init is None:
+                continue
+            for name, spec in declared(init, skip=DATA_ARGUMENTS).items():
+                out.setdefault(name, spec)
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD
+                       for p in inspect.signature(init).parameters.values()):
+                break
+        return out
+
+    @classmethod
+    def sample_options(cls) -> dict[str, SettingSpec]:
+        """The sampling options ``sample(..., **options)`` takes: the declared keyword
+        arguments of the family's ``_sample`` (``temperature``, ``sampler``, ``steps``, ...)."""
+        return declared(cls._sample, skip=("self", "n", "y", "generator"))
 
     # ------------------------------------------------------------------ config and state
     @property
@@ -329,15 +361,15 @@ class GenerativeModel(nn.Module):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
         y = self._check_y(y, int(n))
-        accepted = inspect.signature(self._sample).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-        unknown = [k for k in options if k not in accepted and not takes_any]
+        declared_options = self.sample_options()
+        unknown = [k for k in options if k not in declared_options]
         if unknown:
-            names = [k for k in accepted if k not in ("n", "y", "generator")]
             raise ConfigError(
                 f"{type(self).__name__}.sample does not take {', '.join(map(repr, unknown))}; "
-                f"it takes {', '.join(map(repr, names)) or 'no options'}."
+                f"it takes {', '.join(map(repr, declared_options)) or 'no options'}."
             )
+        for name, value in options.items():
+            declared_options[name].check(value)
         was_training = self.training
         if was_training:
             self.eval()

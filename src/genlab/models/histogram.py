@@ -27,13 +27,14 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from genlab.base import GenerativeModel, check_choice
+from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, DataError, NotFittedError
 from genlab.models import histogram_tables as tables
 from genlab.models.histogram_tables import GenlabWarning
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 __all__ = ["GenlabWarning", "Histogram"]
 
@@ -85,27 +86,26 @@ class Histogram(GenerativeModel):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        bins: int | Sequence[int] | None = None,
-        edges: Sequence[Sequence[float]] | None = None,
-        range: Sequence[float] | Sequence[Sequence[float]] | None = None,  # noqa: A002
-        margin: float = 0.05,
-        alpha: float = 1.0,
-        outside: str = "-inf",
-        factorized: bool = False,
-        sparse: bool = False,
+        bins: Annotated[int | list[int] | None, Setting(
+            "bins per dimension, or one count per dimension (continuous data; None: 32)",
+            ge=1)] = None,
+        edges: Annotated[list[list[float]] | None, Setting(
+            "explicit increasing bin edges, one list per dimension (instead of bins)")] = None,
+        range: Annotated[list[float] | list[list[float]] | None, Setting(  # noqa: A002
+            "[low, high] for every dimension or one pair each (None: the data's range)")] = None,
+        margin: Annotated[float, Setting(
+            "fraction of the data range added on each side when range is None", ge=0)] = 0.05,
+        alpha: Annotated[float, Setting("Laplace smoothing added to every count", ge=0)] = 1.0,
+        outside: Annotated[str, Setting(
+            "log_prob of points outside the range: -inf (density 0) or raise an error",
+            choices=("-inf", "error"))] = "-inf",
+        factorized: Annotated[bool, Setting(
+            "product of per-dimension histograms instead of one joint table")] = False,
+        sparse: Annotated[bool, Setting(
+            "store only the occupied cells of the joint table")] = False,
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
         dims = self.event_dim
-        check_choice("outside", outside, ("-inf", "error"))
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
-            raise ConfigError(f"Expected alpha >= 0, but found {alpha!r}.")
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
-            raise ConfigError(f"Expected margin >= 0, but found {margin!r}.")
-        if not isinstance(factorized, bool) or not isinstance(sparse, bool):
-            raise ConfigError(
-                "Expected factorized and sparse to be bools, but found "
-                f"{factorized!r}, {sparse!r}."
-            )
         if factorized and sparse:
             raise ConfigError(
                 "Expected at most one of factorized=True and sparse=True, but found both."

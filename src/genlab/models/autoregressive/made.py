@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from genlab.base import check_choice
 from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel
-from genlab.models.autoregressive.layers import MaskedLinear, made_mask
+from genlab.nn.masked import MaskedLinear, made_mask
 from genlab.recipes import Recipe
 from genlab.registry import register
 

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel
-from genlab.models.autoregressive.layers import MaskedConv2d, conv_mask
+from genlab.nn.masked import MaskedConv2d, conv_mask
 from genlab.models.autoregressive.made import encode_values, resolve_encoding
 from genlab.recipes import Recipe
 from genlab.registry import register
