@@ -32,6 +32,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -437,6 +438,27 @@ class GenerativeModel(nn.Module):
     def callbacks(self) -> list[Callback]:
         """Family-specific training callbacks (e.g. GAN diagnostics); none by default."""
         return []
+
+    # ------------------------------------------------------------------ capabilities
+    #: ``autoregress(n, y, step)`` gives exact discrete conditionals p(x_d | x_<d, y) in one
+    #: fixed order: what an entropy coder needs (``genlab compress``).
+    has_ordered_conditionals: ClassVar[bool] = False
+
+    @classmethod
+    def figures(cls) -> dict[str, str]:
+        """Pictures this family draws of a trained run, name -> one line of description
+        (``genlab plot RUN --kind NAME``). Every model also gets the generic ones of
+        :mod:`genlab.viz` (samples, density for 2-D data, training curves)."""
+        return {}
+
+    def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
+        """Draw the family picture ``kind`` (one of :meth:`figures`) of the run in
+        ``run_dir`` into ``out`` (a PNG path; a family may write several beside it);
+        returns the paths written."""
+        raise ConfigError(
+            f"{type(self).__name__} draws no {kind!r}; it draws "
+            f"{', '.join(map(repr, self.figures())) or 'no family pictures'}."
+        )
 
     def extra_repr(self) -> str:
         parts = [f"event_shape={self.event_shape}"]
