@@ -7,6 +7,8 @@ import os
 import matplotlib
 import pytest
 
+import _tiny_family  # noqa: F401  (registers the test-only family "toy-normal")
+
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

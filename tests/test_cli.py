@@ -57,8 +57,12 @@ def test_sgd_training_resumes(tmp_path, capsys):
     [
         (["train", "nosuchmodel", "--data", "moons", "--out", "{tmp}/r"], "Unknown model"),
         (["train", "histogram", "--data", "nosuchdata", "--out", "{tmp}/r"], "nosuchdata"),
-        (["train", "histogram", "--data", "moons", "--param", "bins", "--out", "{tmp}/r"], "key=value"),
-        (["train", "histogram", "--data", "moons", "--param", "colour=3", "--out", "{tmp}/r"], "no setting 'colour'"),
+        (["train", "histogram", "--data", "moons", "--param", "bins", "--out", "{tmp}/r"],
+         "key=value"),
+        (["train", "histogram", "--data", "moons", "--param", "colour=3", "--out", "{tmp}/r"],
+         "no setting 'colour'"),
+        (["train", "histogram", "--data", "moons", "--param", "bins=0", "--out", "{tmp}/r"],
+         "Expected bins to be"),
         (["train", "histogram", "--data", "{tmp}/missing.npy", "--out", "{tmp}/r"], "missing.npy"),
         (["sample", "{tmp}/nowhere", "--out", "{tmp}/s.png"], "does not exist"),
         (["eval", "{tmp}/nowhere"], "does not exist"),
@@ -70,9 +74,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["train", "histogram", "--data", "moons", "--out", "r", "--steps", "-5"],
-                                  ["sample", "r", "-n", "0", "--out", "s.png"], ["nosuchcommand"]])
-def test_bad_arguments_exit_2(argv, capsys):
+@pytest.mark.parametrize("argv", [
+    ["train", "histogram", "--data", "moons", "--out", "r", "--steps", "-5"],
+    ["train", "histogram", "--data", "moons", "--out", "r", "--keep", "worst"],
+    ["sample", "r", "-n", "0", "--out", "s.png"], ["nosuchcommand"]])
+def test_bad_arguments_exit_2(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, and never into the checkout
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2

@@ -133,7 +133,8 @@ def test_contract(name, config, tmp_path):
             loss, _ = obj.loss(data.x[:16], yy)
             assert torch.isfinite(loss)
             loss.backward()
-            missing = [i for i, p in enumerate(obj.parameters) if p.requires_grad and p.grad is None]
+            missing = [i for i, p in enumerate(obj.parameters)
+                       if p.requires_grad and p.grad is None]
             assert not missing, f"objective {obj.name!r}: parameters {missing} got no gradient"
         model.eval()
 

@@ -2,9 +2,10 @@
 validation weights kept, early stopping), a run 10x longer than the default ends with a
 validation NLL no worse than the default run's, for every family trained by SGD.
 
-Each family (one data kind each, the cheaper one) runs a tiny configuration on a small training set (200 digits, or 300 moons
-points), where a long run does overfit; the default run is ``STEPS`` steps, the long one
-``10 * STEPS``, both with every other setting from the family's recipe for that data kind.
+Each family (one data kind each, the cheaper one) runs a tiny configuration on a small
+training set (200 digits, or 300 moons points), where a long run does overfit; the default
+run is ``STEPS`` steps, the long one ``10 * STEPS``, both with every other setting from the
+family's recipe for that data kind.
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def test_every_recipe_builds_and_validates(name):
     assert set(cls.recipes) <= set(DATA_KINDS), f"{name}: unknown data kind in {set(cls.recipes)}"
     for kind, recipe in cls.recipes.items():
         unknown = set(recipe.train) | set(recipe.quick)
-        assert unknown <= TRAIN_FIELDS, f"{name}/{kind}: not training settings: {unknown - TRAIN_FIELDS}"
+        assert unknown <= TRAIN_FIELDS, \
+            f"{name}/{kind}: not training settings: {unknown - TRAIN_FIELDS}"
         TrainConfig(**{**recipe.train, **recipe.quick})  # valid values
         data = kind_data(kind)
         model = create(name, data=data)
@@ -79,7 +80,8 @@ def overfit_data():
 
 def test_best_weights_kept_last_written_too_and_overfitting_flagged(tmp_path):
     train, val = overfit_data()
-    with pytest.warns(OverfittingWarning, match=r"overfitting since step \d+; best val at step \d+"):
+    expected = r"overfitting since step \d+; best val at step \d+"
+    with pytest.warns(OverfittingWarning, match=expected):
         model = fit(DiagGaussian(), train, val_data=val, out=tmp_path, steps=200, lr=0.05,
                     batch_size=24, val_every=5, schedule="constant")
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -124,7 +126,8 @@ def test_cli_train_uses_the_library_defaults(tmp_path, capsys):
     """`genlab train NAME --data D` builds create(NAME, data=D) and trains with the recipe's
     settings: the same calls the benchmarks make."""
     out = tmp_path / "made"
-    code = main(["train", "made", "--data", "digits", "--steps", "3", "--quiet", "--out", str(out)])
+    code = main(["train", "made", "--data", "digits", "--steps", "3", "--quiet",
+                 "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     assert "kept the best weights" in capsys.readouterr().out
     digits = load_data("digits")
@@ -137,10 +140,10 @@ def test_cli_train_uses_the_library_defaults(tmp_path, capsys):
     assert (out / "model_last.safetensors").is_file()
 
 
-def test_cli_keep_last_and_patience_zero(tmp_path, capsys):
+def test_cli_keep_last_and_patience_none(tmp_path, capsys):
     out = tmp_path / "r"
     code = main(["train", "made", "--data", "moons", "--steps", "4", "--keep", "last",
-                 "--patience", "0", "--quiet", "--out", str(out)])
+                 "--patience", "none", "--quiet", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     state = torch.load(out / "trainer_state.pt", weights_only=True)
     assert state["config"]["keep"] == "last" and state["config"]["patience"] is None

@@ -245,7 +245,9 @@ class GenerativeModel(nn.Module):
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(x)
         if not isinstance(x, Tensor):
-            raise DataError(f"Expected x to be a torch.Tensor or numpy array, but found {type(x).__name__}.")
+            raise DataError(
+                f"Expected x to be a torch.Tensor or numpy array, but found {type(x).__name__}."
+            )
         if x.dtype == torch.bool or x.is_complex():
             raise DataError(f"Expected x of a real dtype (float or int), but found {x.dtype}.")
         k = len(self.event_shape)
@@ -301,7 +303,8 @@ class GenerativeModel(nn.Module):
         return y
 
     # ------------------------------------------------------------------ public interface
-    def log_prob(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None) -> Tensor:
+    def log_prob(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None
+                 ) -> Tensor:
         """Log-likelihood of each sample in nats (a log density, or a log mass for discrete data).
 
         Arguments:
@@ -338,7 +341,8 @@ class GenerativeModel(nn.Module):
         y = self._check_y(y, x.shape[0])
         return self._log_prob_bound(x, y).reshape(batch_shape)
 
-    def bits_per_dim(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None) -> Tensor:
+    def bits_per_dim(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None
+                     ) -> Tensor:
         """Negative log-likelihood (or its bound) per dimension in bits, one value per sample."""
         return -self.log_prob_bound(x, y) / (self.event_dim * math.log(2.0))
 
@@ -397,7 +401,8 @@ class GenerativeModel(nn.Module):
     def closed_form(self) -> bool:
         return False
 
-    def fit_closed_form(self, data: Dataset, *, val_data: Dataset | None = None) -> GenerativeModel:
+    def fit_closed_form(self, data: Dataset, *, val_data: Dataset | None = None
+                        ) -> GenerativeModel:
         """Fit the model's state from data in closed form; returns ``self``."""
         raise NotImplementedError(f"{type(self).__name__} is trained by SGD, not in closed form.")
 

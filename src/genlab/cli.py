@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from genlab.errors import ConfigError, GenlabError
+from genlab.settings import SettingSpec
 
 EXIT_USAGE = 2
 
@@ -57,52 +59,42 @@ _nonneg_int = _number(int, "an integer >= 0", lambda v: v >= 0)
 # ------------------------------------------------------------------------------ commands
 def cmd_train(args: argparse.Namespace) -> int:
     from genlab import create, fit, load_data
-    from genlab.train import checkpoint as ckpt
+    from genlab.runs import resume_model
+    from genlab.train import TrainConfig
 
     params = parse_params(args.param)
     out = Path(args.out)
-    if args.resume and (out / ckpt.CONFIG_FILE).is_file():
-        saved = ckpt.read_config(out)
-        if saved["model"] != args.model:
-            raise ConfigError(f"{out} holds a {saved['model']!r} run, not {args.model!r}.")
-        data_name = (saved.get("data") or {}).get("name", args.data)
-        if args.data != data_name:
-            raise ConfigError(f"{out} was trained on {data_name!r}, not {args.data!r}.")
+    model = resume_model(out, args.model, args.data) if args.resume else None
     data = load_data(args.data, split="train", seed=args.data_seed)
     val = load_data(args.data, split="val", seed=args.data_seed)
-    if args.resume and (out / ckpt.CONFIG_FILE).is_file():
-        model = create(args.model, **ckpt.read_config(out)["config"])
-    else:
+    if model is None:
         # the family's recipe for this kind of data (genlab.recipes), then the user's --param
         model = create(args.model, data=data, conditional=args.conditional, **params)
-    # only what the user set: fit fills the rest from the same recipe
-    settings: dict[str, Any] = {"seed": args.seed, "progress": not args.quiet}
-    for name in ("steps", "batch_size", "lr", "clip_grad", "ema_decay", "val_every",
-                 "patience", "warmup_steps", "checkpoint_every", "device", "keep"):
-        value = getattr(args, name)
-        if value is not None:
-            settings[name] = value
-    if settings.get("patience") == 0:
-        settings["patience"] = None
+    # only what the user set: fit fills the rest from the same recipe, then TrainConfig
+    settings: dict[str, Any] = {name: getattr(args, name) for name in TrainConfig.settings()
+                                if getattr(args, name, UNSET) is not UNSET}
+    settings["progress"] = not args.quiet
     fit(model, data, val_data=val, out=out, resume=args.resume, **settings)
     print(f"trained {args.model} on {args.data}: {out}{_kept_summary(out)}")
     return 0
 
 
 def _kept_summary(out: Path) -> str:
-    """'; kept the best weights (val 1.80 bits/dim at step 900 of 2000)' from metrics.jsonl."""
+    """'; kept the best weights (best val 1.78 bits/dim at step 480, ...)' from metrics.jsonl."""
     from genlab.train import checkpoint as ckpt
 
     path = out / ckpt.METRICS_FILE
-    records = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    if not (out / ckpt.TRAINER_STATE_FILE).is_file():
+        return ""  # fitted in closed form: nothing was chosen
+    lines = path.read_text().splitlines() if path.is_file() else []
+    records = [json.loads(line) for line in lines]
     vals = [r for r in records if "val_bpd" in r]
     if not vals:
         return ""
     best = min(vals, key=lambda r: r["val_bpd"])
-    last = records[-1]["step"]
     which = "best" if (out / ckpt.LAST_WEIGHTS_FILE).is_file() else "last"
     text = (f"; kept the {which} weights (best val {best['val_bpd']:.4g} bits/dim at step "
-            f"{best['step']}, trained {last} steps)")
+            f"{best['step']}, trained {records[-1]['step']} steps)")
     warning = next((r["warning"] for r in reversed(vals) if "warning" in r), None)
     return text + (f"; warning: {warning}" if warning else "")
 
@@ -115,10 +107,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     model = load(args.run)
     options = parse_params(args.option)
-    for name in ("sampler", "steps", "temperature", "guidance"):
-        value = getattr(args, name)
-        if value is not None:
-            options[name] = value
+    options.update({name: getattr(args, name) for name in model.sample_options()
+                    if getattr(args, name, UNSET) is not UNSET})
     generator = torch.Generator(device=model.device).manual_seed(args.seed)
     x = model.sample(args.n, args.y, generator=generator, **options)
     out = Path(args.out)
@@ -133,17 +123,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     elif out.suffix == ".png":
         from genlab import viz
 
-        if x.dim() == 2 and x.shape[1] == 2:
+        if model.event_shape == (2,):
             from genlab import load_data
             from genlab.train.checkpoint import read_config
 
             name = (read_config(args.run).get("data") or {}).get("name")
             data = load_data(name, split="train") if name else x
             viz.plot_density_2d(model, data, x, out)
-        elif x.dim() == 4:
+        elif len(model.event_shape) == 3:
             viz.plot_image_grid(x, out, num_levels=model.num_levels)
         else:
-            raise ConfigError(f"Cannot draw samples of shape {tuple(x.shape[1:])} as PNG; use .npy.")
+            raise ConfigError(
+                f"Cannot draw samples of shape {tuple(x.shape[1:])} as PNG; use .npy."
+            )
     else:
         raise ConfigError(f"Expected --out ending in .png or .npy, but found {out.name!r}.")
     print(f"wrote {args.n} samples to {out}")
@@ -155,7 +147,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from genlab.report.evaluate import evaluate_run, format_table
 
     model = load(args.run)
-    results = evaluate_run(model, Path(args.run), data=args.data, n_samples=args.n_samples, seed=args.seed)
+    results = evaluate_run(model, Path(args.run), data=args.data, n_samples=args.n_samples,
+                           seed=args.seed)
     print(format_table(results))
     print(json.dumps(results, indent=2, sort_keys=True))
     return 0
@@ -181,23 +174,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plot_flow(args: argparse.Namespace) -> int:
-    from genlab.viz.flows import plot_flow_stages
+def cmd_plot(args: argparse.Namespace) -> int:
+    from genlab import load
+    from genlab.viz.run import plot_run, run_figures
 
-    out = plot_flow_stages(Path(args.run), Path(args.out or Path(args.run) / "flow_stages.png"))
-    print(f"wrote {out}")
-    return 0
-
-
-def cmd_plot_diffusion(args: argparse.Namespace) -> int:
-    from genlab import load_data
-    from genlab.models.diffusion.schedule import make_schedule
-    from genlab.viz.diffusion import plot_forward_process
-
-    data = load_data(args.data, split="train")
-    schedule = make_schedule(args.schedule, args.timesteps)
-    out = plot_forward_process(data, Path(args.out), schedule=schedule)
-    print(f"wrote {out}")
+    run = Path(args.run)
+    model = load(run)
+    kinds = run_figures(model, run)
+    if args.list:
+        for name, text in kinds.items():
+            print(f"{name:12s} {text}")
+        return 0
+    out_dir = Path(args.out) if args.out else run / "figures"
+    written: list[Path] = []
+    for kind in [args.kind] if args.kind else list(kinds):
+        written += plot_run(model, run, out_dir / f"{kind}.png", kind, seed=args.seed)
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -220,42 +213,110 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from genlab import available
     from genlab.data import available_datasets
+    from genlab.registry import get
+    from genlab.settings import settings_table
 
-    print("models:  ", ", ".join(available()))
-    print("datasets:", ", ".join(available_datasets()))
+    if args.model is None:
+        print("models:  ", ", ".join(n for n in available() if not n.startswith("_")))
+        print("datasets:", ", ".join(available_datasets()))
+        print("`genlab list MODEL` shows a model's settings, sampling options and recipes.")
+        return 0
+    cls = get(args.model)
+    print(f"{args.model}: {(cls.__doc__ or '').strip().splitlines()[0]}\n")
+    print("settings (--param KEY=VALUE):")
+    print(settings_table(cls.settings(), markdown=False) + "\n")
+    options = cls.sample_options()
+    if options:
+        print("sampling options (genlab sample RUN --NAME VALUE):")
+        print(settings_table(options, markdown=False) + "\n")
+    for kind, recipe in cls.recipes.items():
+        print(f"recipe for {kind}: params {dict(recipe.params)}, training {dict(recipe.train)}")
     return 0
 
 
 # ------------------------------------------------------------------------------ parser
-def build_parser() -> argparse.ArgumentParser:
+#: Default of every generated flag: "not given", so the library's own default applies.
+UNSET = argparse.SUPPRESS
+
+
+def _flag_type(spec: SettingSpec):
+    """An argparse type that parses a declared setting's value and checks it."""
+    name = spec.type_name()
+    base = name.removesuffix(" | None")
+
+    def parse(text: str):
+        if name.endswith(" | None") and text.lower() == "none":
+            return None
+        try:
+            if base == "int":
+                value: Any = int(text)
+            elif base == "float":
+                value = float(text)
+            elif base == "str":
+                value = text
+            else:  # lists, pairs, unions: JSON
+                value = json.loads(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {spec.describe()}, found {text!r}") from None
+        try:
+            return spec.check(value)
+        except ConfigError:
+            raise argparse.ArgumentTypeError(
+                f"expected {spec.describe()}, found {text!r}") from None
+
+    return parse
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, specs: dict[str, SettingSpec],
+                      skip: Sequence[str] = ()) -> None:
+    """One ``--name`` flag per declared setting (``--batch-size`` for ``batch_size``)."""
+    for name, spec in specs.items():
+        if name in skip:
+            continue
+        flag = "--" + name.replace("_", "-")
+        default = "" if spec.required else f" (default {spec.default!r})"
+        if spec.type_name() == "bool":
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                                default=UNSET, help=spec.help + default)
+            continue
+        base = spec.type_name().removesuffix(" | None")
+        metavar = base.upper() if base in ("int", "float", "str") else "JSON"
+        if spec.setting.choices is not None:
+            metavar = "{" + ",".join(map(str, spec.setting.choices)) + "}"
+        parser.add_argument(flag, dest=name, type=_flag_type(spec), default=UNSET,
+                            metavar=metavar, help=f"{spec.help}: {spec.describe()}{default}")
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The ``genlab`` parser. ``argv`` lets it add what a named model or run declares:
+    ``genlab train MODEL --help`` lists MODEL's settings, ``genlab sample RUN`` takes the
+    run's sampling options as flags."""
+    from genlab.train import TrainConfig
+
     parser = argparse.ArgumentParser(
         prog="genlab", description="Fit, sample, score and compare generative models."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model on a data set and write a run folder")
+    p = sub.add_parser("train", help="train a model on a data set and write a run folder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=_model_epilog(argv))
     p.add_argument("model", help="registered model name (see `genlab list`)")
     p.add_argument("--data", required=True, help="data-set name or a .npy/.csv/PNG-folder path")
     p.add_argument("--out", required=True, help="run folder to write")
-    p.add_argument("--steps", type=_positive_int)
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--lr", type=_positive_float)
-    p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--data-seed", type=_nonneg_int, default=0, help="seed of generated toy data")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model setting (repeatable)")
-    p.add_argument("--conditional", action="store_true", help="model p(x | y) over the data's labels")
-    p.add_argument("--clip-grad", type=_positive_float)
-    p.add_argument("--ema-decay", type=float)
-    p.add_argument("--val-every", type=_positive_int)
-    p.add_argument("--patience", type=_nonneg_int,
-                   help="stop after this many validations without improvement (0: never)")
-    p.add_argument("--keep", choices=("best", "last"),
-                   help="weights the run keeps: best validation NLL (default) or last")
-    p.add_argument("--warmup-steps", type=_nonneg_int)
-    p.add_argument("--checkpoint-every", type=_positive_int)
-    p.add_argument("--device", help="cpu, cuda or auto")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="model setting (repeatable); `genlab list MODEL` or "
+                        "`genlab train MODEL --help` lists them")
+    p.add_argument("--conditional", action="store_true",
+                   help="model p(x | y) over the data's labels")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    group = p.add_argument_group(
+        "training settings", "unset ones come from the model's recipe for the data, then "
+        "from TrainConfig (`none` turns an optional one off, e.g. --patience none)")
+    add_setting_flags(group, TrainConfig.settings(), skip=("progress",))
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained run (.png or .npy)")
@@ -264,11 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file: .png picture or .npy array")
     p.add_argument("--y", type=_nonneg_int, help="class label for a conditional model")
     p.add_argument("--seed", type=_nonneg_int, default=0)
-    p.add_argument("--sampler", help="diffusion sampler: ddpm, ddim or dpm-solver")
-    p.add_argument("--steps", type=_positive_int, help="diffusion sampling steps")
-    p.add_argument("--temperature", type=_positive_float)
-    p.add_argument("--guidance", type=float, help="classifier-free guidance scale")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="other sampling option")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="sampling option (the run's options are also flags, see --help)")
+    options = _run_sample_options(argv)
+    if options:
+        add_setting_flags(p.add_argument_group("sampling options of this run"), options)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="test NLL, bits/dim and sample metrics of a run")
@@ -286,47 +347,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("demo", help="every family on moons and digits -> report folder")
+    p = sub.add_parser("demo", help="a first look at every family on moons and digits -> report")
     p.add_argument("--out", default="report")
+    p.add_argument("--models", help="comma-separated model names (default: every family)")
     p.add_argument("--full", action="store_true",
                    help="train with the full recipes (what `genlab train` gives) instead of "
                         "the quick first look")
-    p.add_argument("--models", help="comma-separated model names (default: every family)")
     p.add_argument("--scale", type=_positive_float, default=1.0, help="multiply training steps")
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("plot-flow", help="a flow's inverse pass layer by layer, before and after training")
+    p = sub.add_parser("plot", help="draw a run's pictures: samples, curves and its family's own")
     p.add_argument("run")
-    p.add_argument("--out")
-    p.set_defaults(func=cmd_plot_flow)
+    p.add_argument("--kind", help="one picture (see --list); default: every one")
+    p.add_argument("--list", action="store_true", help="list the pictures this run offers")
+    p.add_argument("--out", help="folder for the PNGs (default: RUN/figures)")
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("plot-diffusion", help="the forward diffusion of a data set, q(x_t) at several t")
-    p.add_argument("--data", default="moons")
-    p.add_argument("--schedule", default="linear")
-    p.add_argument("--timesteps", type=_positive_int, default=1000)
-    p.add_argument("--out", default="diffusion_forward.png")
-    p.set_defaults(func=cmd_plot_diffusion)
-
-    p = sub.add_parser("compress", help="losslessly compress a .npy of discrete data with a trained model")
+    p = sub.add_parser("compress",
+                       help="losslessly compress a .npy of discrete data with a trained model")
     p.add_argument("run")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_compress)
 
-    p = sub.add_parser("decompress", help="restore a .npy from a file written by `genlab compress`")
+    p = sub.add_parser("decompress",
+                       help="restore a .npy from a file written by `genlab compress`")
     p.add_argument("run")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_decompress)
 
-    p = sub.add_parser("list", help="registered models and data sets")
+    p = sub.add_parser("list", help="registered models and data sets; a model's settings")
+    p.add_argument("model", nargs="?", help="show this model's settings and recipes")
     p.set_defaults(func=cmd_list)
     return parser
 
 
+def _model_epilog(argv: Sequence[str]) -> str | None:
+    """The settings table of the model named in ``genlab train MODEL ...``, if any."""
+    from genlab.registry import available, get
+    from genlab.settings import settings_table
+
+    if len(argv) < 2 or argv[0] != "train" or argv[1] not in available():
+        return None
+    return (f"settings of {argv[1]} (--param KEY=VALUE):\n"
+            + settings_table(get(argv[1]).settings(), markdown=False))
+
+
+def _run_sample_options(argv: Sequence[str]) -> dict[str, SettingSpec]:
+    """The sampling options of the run named in ``genlab sample RUN ...``, if readable."""
+    from genlab.registry import get
+    from genlab.train.checkpoint import CONFIG_FILE, read_config
+
+    if len(argv) < 2 or argv[0] != "sample" or not (Path(argv[1]) / CONFIG_FILE).is_file():
+        return {}
+    try:
+        return get(read_config(argv[1])["model"]).sample_options()
+    except (GenlabError, KeyError):
+        return {}  # the command itself reports the broken run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _one_line_warning
+    try:
+        parser = build_parser(argv)
+    except GenlabError as err:
+        print(f"genlab: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     try:
         return args.func(args)
@@ -339,6 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genlab: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"genlab: warning: {message}\n"
 
 
 if __name__ == "__main__":

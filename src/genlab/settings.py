@@ -219,3 +219,52 @@ def _article(type_name: str) -> str:
     plain = {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string",
              "list[int]": "a list of ints", "list[float]": "a list of numbers"}
     return plain.get(type_name, type_name)
+
+
+# ---------------------------------------------------------------------------- docs tables
+_BLOCK = r"(<!-- settings: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /settings -->)"
+
+
+def render_docs_tables(text: str) -> str:
+    """Fill every ``<!-- settings: MODEL -->`` ... ``<!-- /settings -->`` block of a docs page
+    with MODEL's generated settings table (and its sampling options, if any)."""
+    import re
+
+    from genlab.registry import get
+
+    def table(match: re.Match[str]) -> str:
+        cls = get(match["name"])
+        body = settings_table(cls.settings())
+        if cls.sample_options():
+            body += ("\n\nSampling options (`model.sample(n, **options)`, "
+                     "`genlab sample RUN --NAME`):")
+            body += "\n\n" + settings_table(cls.sample_options())
+        return f"{match[1]}{body}\n{match[4]}"
+
+    return re.sub(_BLOCK, table, text, flags=re.S)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m genlab.settings docs/*.md``: regenerate the settings tables in place;
+    ``--check`` only reports pages that are out of date (exit 1)."""
+    import sys
+    from pathlib import Path
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    check = "--check" in args
+    stale = []
+    for name in (a for a in args if a != "--check"):
+        path = Path(name)
+        text = path.read_text(encoding="utf-8")
+        new = render_docs_tables(text)
+        if new != text:
+            stale.append(path)
+            if not check:
+                path.write_text(new, encoding="utf-8")
+    for path in stale:
+        print(f"{'out of date' if check else 'updated'}: {path}")
+    return 1 if check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

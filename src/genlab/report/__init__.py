@@ -1,9 +1,11 @@
 """Compare families on the same data with the same metrics: ``genlab compare`` / ``genlab demo``.
 
 Every registered model with a recipe for the data's kind (:mod:`genlab.recipes`) is trained
-with it, exactly as ``genlab train`` would, evaluated with :func:`genlab.report.evaluate.evaluate`, and drawn (density beside data
-and samples for 2-D sets, sample grids for images, training curves, family pictures). The
-result is a folder with ``report.md``, ``report.html``, ``results.json`` and PNGs.
+with it, exactly as ``genlab train`` would, evaluated with
+:func:`genlab.report.evaluate.evaluate`, and drawn (every picture of
+:func:`genlab.viz.run.run_figures`: samples, the density beside the data for 2-D sets,
+training curves, the family's own). The result is a folder with ``report.md``,
+``report.html``, ``results.json`` and PNGs.
 """
 
 from __future__ import annotations
@@ -49,29 +51,19 @@ def train_demo(name: str, dataset: str, out: Path, *, scale: float = 1.0, seed: 
 
 
 def _figures(model, dataset, run_dir: Path, fig_dir: Path, seed: int) -> list[Path]:
-    import torch
+    """Every picture of the run (:func:`genlab.viz.run.run_figures`) that draws on its own."""
+    from genlab.viz.run import plot_run, run_figures
 
-    from genlab import viz
-
-    data = load_data(dataset, split="test", seed=0)
     figures: list[Path] = []
     stem = f"{dataset}-{model.name}"
-    generator = torch.Generator().manual_seed(seed)
-    y = None
-    if model.conditional:
-        y = torch.arange(64) % model.num_classes
-    samples = model.sample(64 if data.x.dim() > 2 else 2000, y, generator=generator)
-    if data.x.dim() == 2 and data.x.shape[1] == 2:
-        figures.append(viz.plot_density_2d(model, data.x, samples, fig_dir / f"{stem}-density.png"))
-    elif data.x.dim() == 4:
-        figures.append(viz.plot_image_grid(samples, fig_dir / f"{stem}-samples.png",
-                                           num_levels=data.num_levels))
-    metrics = run_dir / ckpt.METRICS_FILE
-    if metrics.is_file() and len(metrics.read_text().splitlines()) > 2:
-        figures.append(viz.plot_training_curves(metrics, fig_dir / f"{stem}-curves.png"))
-    extra = getattr(model, "report_figures", None)
-    if callable(extra):
-        figures.extend(extra(run_dir, fig_dir / stem))
+    for kind in run_figures(model, run_dir):
+        if kind == "curves" and len((run_dir / ckpt.METRICS_FILE).read_text().splitlines()) < 3:
+            continue
+        try:
+            figures.extend(plot_run(model, run_dir, fig_dir / f"{stem}-{kind}.png", kind,
+                                    seed=seed, data_name=dataset))
+        except ConfigError as err:  # e.g. samples of a shape that has no picture
+            warnings.warn(f"{stem}: no {kind!r} picture: {err}", stacklevel=2)
     return figures
 
 
@@ -110,7 +102,8 @@ def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
                 f"{k}={row[k]:.4g}" for k in ("bits_per_dim", "mmd2", "frechet_distance")
                 if isinstance(row.get(k), float)), flush=True)
         all_rows[dataset], all_figs[dataset] = rows, figs
-    ckpt.atomic_write_text(out / "results.json", json.dumps(all_rows, indent=2, sort_keys=True) + "\n")
+    results = json.dumps(all_rows, indent=2, sort_keys=True) + "\n"
+    ckpt.atomic_write_text(out / "results.json", results)
     ckpt.atomic_write_text(out / "report.html", _html(all_rows, all_figs, out))
     return ckpt.atomic_write_text(out / "report.md", _markdown(all_rows, all_figs, out))
 
@@ -145,7 +138,8 @@ def _html(rows: dict[str, list[dict]], figs: dict[str, list[Path]], out: Path) -
         body += [f'<figure><img src="{html.escape(p.relative_to(out).as_posix())}" '
                  f'alt="{html.escape(p.stem)}"><figcaption>{html.escape(p.stem)}</figcaption></figure>'
                  for p in figs[dataset]]
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}"
+             "table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>genlab report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")

@@ -108,6 +108,22 @@ class TrainConfig:
             raise ConfigError(f"Expected device 'cpu', 'cuda[:i]' or 'auto', but found {self.device!r}.")
 
     @classmethod
+    def settings(cls) -> dict[str, Any]:
+        """Provisional: every field as an undeclared setting (replaced by declarations)."""
+        from genlab.settings import Setting, SettingSpec
+
+        hints = {"int": int, "float": float, "str": str}
+        out = {}
+        for f in fields(cls):
+            ann = hints.get(str(f.type), Any)
+            if str(f.type) in ("int | None",):
+                ann = int | None
+            if str(f.type) in ("float | None",):
+                ann = float | None
+            out[f.name] = SettingSpec(f.name, ann, f.default, Setting(f.name))
+        return out
+
+    @classmethod
     def from_kwargs(cls, **kwargs: Any) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)

@@ -1,0 +1,32 @@
+"""Run folders: what ``genlab train --resume`` checks before it continues a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genlab.base import GenerativeModel
+from genlab.errors import ConfigError
+from genlab.train import checkpoint as ckpt
+
+
+def resume_model(out: str | Path, name: str, data_name: str) -> GenerativeModel | None:
+    """The model of the run in ``out``, rebuilt from its ``config.json`` to be resumed.
+
+    Returns None when ``out`` holds no run yet (a fresh run starts).
+
+    Raises:
+        ConfigError: the run holds another model, or was trained on other data.
+        CheckpointError: its config is missing or corrupt.
+    """
+    from genlab.registry import create
+
+    out = Path(out)
+    if not (out / ckpt.CONFIG_FILE).is_file():
+        return None
+    saved = ckpt.read_config(out)
+    if saved["model"] != name:
+        raise ConfigError(f"{out} holds a {saved['model']!r} run, not {name!r}.")
+    trained_on = (saved.get("data") or {}).get("name", data_name)
+    if data_name != trained_on:
+        raise ConfigError(f"{out} was trained on {trained_on!r}, not {data_name!r}.")
+    return create(name, **saved["config"])

@@ -1,0 +1,85 @@
+"""Pictures of a trained run: the generic ones every model has, and its family's own.
+
+``genlab plot RUN [--kind NAME]`` and the comparison report both go through
+:func:`run_figures` (what can be drawn) and :func:`plot_run` (draw it). Generic kinds:
+
+* ``samples``: a grid of samples (images), or data | model density | samples (2-D points);
+* ``curves``: training curves from ``metrics.jsonl``.
+
+A family adds its own through :meth:`GenerativeModel.figures` and
+:meth:`GenerativeModel.plot` (the inverse flow's stages, the diffusion forward and reverse
+processes, a GAN's training report, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genlab.base import GenerativeModel
+from genlab.errors import ConfigError
+from genlab.train import checkpoint as ckpt
+
+GENERIC = {
+    "samples": "samples drawn from the model (2-D data: beside the data and the model density)",
+    "curves": "training and validation curves from metrics.jsonl",
+}
+
+
+def run_figures(model: GenerativeModel, run_dir: Path | None = None) -> dict[str, str]:
+    """Every picture :func:`plot_run` can draw of ``model``: name -> description."""
+    kinds = dict(GENERIC)
+    if run_dir is not None and not (Path(run_dir) / ckpt.METRICS_FILE).is_file():
+        kinds.pop("curves")
+    kinds.update(type(model).figures())
+    return kinds
+
+
+def plot_run(model: GenerativeModel, run_dir: Path, out: Path, kind: str, *, seed: int = 0,
+             data_name: str | None = None) -> list[Path]:
+    """Draw picture ``kind`` of the run in ``run_dir`` into the PNG ``out``.
+
+    Returns:
+        The paths written (a family picture may write several beside ``out``).
+
+    Raises:
+        ConfigError: ``kind`` is not one of :func:`run_figures`.
+    """
+    from genlab import viz
+
+    run_dir, out = Path(run_dir), Path(out)
+    kinds = run_figures(model, run_dir)
+    if kind not in kinds:
+        raise ConfigError(
+            f"Expected --kind to be one of {', '.join(map(repr, kinds))} for this "
+            f"{model.name or type(model).__name__} run, but found {kind!r}."
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "curves":
+        return [viz.plot_training_curves(run_dir / ckpt.METRICS_FILE, out)]
+    if kind == "samples":
+        return [_plot_samples(model, run_dir, out, seed=seed, data_name=data_name)]
+    return list(model.plot(kind, run_dir, out))
+
+
+def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int,
+                  data_name: str | None) -> Path:
+    from genlab import viz
+    from genlab.data import load_data
+
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    points = model.event_shape == (2,)
+    n = 2000 if points else 64
+    y = torch.arange(n) % model.num_classes if model.conditional else None
+    samples = model.sample(n, y, generator=generator).cpu()
+    if points:
+        name = data_name or (ckpt.read_config(run_dir).get("data") or {}).get("name")
+        data = load_data(name, split="test").x if name else samples
+        return viz.plot_density_2d(model, data, samples, out)
+    if len(model.event_shape) == 3:
+        return viz.plot_image_grid(samples, out, num_levels=model.num_levels)
+    raise ConfigError(
+        f"Cannot draw samples of shape {model.event_shape} as a picture; use "
+        "`genlab sample RUN --out samples.npy`."
+    )
