@@ -123,7 +123,7 @@ def compress(
     Example:
         >>> import torch
         >>> from genlab import create
-        >>> model = create("made", event_shape=(4,), num_levels=3, hidden_features=[8])
+        >>> model = create("made", event_shape=(4,), num_levels=3, width=8, depth=1)
         >>> x = torch.randint(0, 3, (10, 4))
         >>> bool((decompress(model, compress(model, x)) == x).all())
         True
@@ -140,7 +140,7 @@ def compress(
     flat, _ = model._check_x(torch.from_numpy(np.array(array, dtype=np.float64)))
     n = flat.shape[0]
     labels = model._check_y(y, n)
-    symbols = model._flat(flat).long().cpu().numpy().astype(np.int32)  # (n, D)
+    symbols = flat.reshape(n, -1).long().cpu().numpy().astype(np.int32)  # (n, D)
     label_arr = None if labels is None else labels.cpu().numpy().astype(np.int32)
     order = model.order.cpu().numpy()
     coder = constriction.stream.stack.AnsCoder()
