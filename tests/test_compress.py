@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from genlab import create
 from genlab.compress import (
     compress,
     compress_file,
@@ -160,8 +161,11 @@ def test_bad_input_is_refused():
     with pytest.raises(DataError):
         compress(tiny("made", num_classes=3), torch.zeros(2, 1, 8, 8))  # labels missing
     continuous = MADE(event_shape=(2,), width=8, depth=1)
-    with pytest.raises(ConfigError, match="discrete autoregressive"):
+    with pytest.raises(ConfigError, match="exact discrete conditionals in a fixed order"):
         compress(continuous, torch.zeros(2, 2))
+    table = create("histogram", event_shape=(2,), num_levels=3)  # discrete, but no order
+    with pytest.raises(ConfigError, match="exact discrete conditionals in a fixed order"):
+        compress(table, torch.zeros(2, 2))
 
 
 def test_files_round_trip_atomically(tmp_path, trained):

@@ -22,14 +22,14 @@ A family implements three things (all on flat data ``x`` of shape ``(n, D)``):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from genlab.base import GenerativeModel
-from genlab.errors import DataError, ShapeError
+from genlab.errors import ConfigError, DataError, ShapeError
 from genlab.models.autoregressive.heads import CategoricalHead, MixtureGaussianHead
 from genlab.settings import Annotated, Setting
 
@@ -76,6 +76,12 @@ class AutoregressiveModel(GenerativeModel):
             ``order_seed``).
         order_seed: Seed of the random order; the order is also saved as a buffer.
     """
+
+    #: With discrete data (``num_levels`` set) the head is a softmax, so :meth:`autoregress`
+    #: hands out exact conditionals in the fixed order ``order`` (:meth:`conditional_probs`
+    #: turns them into probability tables): what ``genlab compress`` needs. Continuous data
+    #: have densities instead, so a coder also asks for :attr:`discrete`.
+    has_ordered_conditionals: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -158,6 +164,20 @@ class AutoregressiveModel(GenerativeModel):
             params = self.next_params(state, t, x)  # (n, P)
             x[:, int(self.order[t])] = choose(t, params)
         return x
+
+    def conditional_probs(self, params: Tensor) -> Tensor:
+        """The probabilities ``(n, L)`` of the L levels of one dimension, from the parameters
+        ``(n, P)`` that :meth:`autoregress` hands its ``choose`` (discrete data only).
+
+        Raises:
+            ConfigError: the model is continuous (its conditionals are densities).
+        """
+        if not isinstance(self.head, CategoricalHead):
+            raise ConfigError(
+                f"Expected a discrete {type(self).__name__} (num_levels set) for probability "
+                "tables, but found a continuous one."
+            )
+        return self.head.probs(params)
 
     def _sample(
         self,
