@@ -25,13 +25,13 @@ FAMILIES = {"made": MADE, "pixelcnn": PixelCNN, "rnn": RNN, "transformer": Trans
 
 # Tiny discrete models over 3 dimensions x 3 levels (27 possible x), one per family.
 TINY = {
-    "made": dict(event_shape=(3,), hidden_features=[8]),
-    "pixelcnn": dict(event_shape=(1, 1, 3), hidden_channels=8, layers=1, kernel_size=3),
-    "pixelcnn-gated": dict(event_shape=(1, 1, 3), hidden_channels=8, layers=1, kernel_size=3,
+    "made": dict(event_shape=(3,), width=8, depth=1),
+    "pixelcnn": dict(event_shape=(1, 1, 3), width=8, depth=1, kernel_size=3),
+    "pixelcnn-gated": dict(event_shape=(1, 1, 3), width=8, depth=1, kernel_size=3,
                            gated=True),
-    "rnn": dict(event_shape=(3,), hidden_size=8, embedding_size=4),
-    "rnn-lstm": dict(event_shape=(3,), hidden_size=8, embedding_size=4, cell="lstm"),
-    "transformer": dict(event_shape=(3,), d_model=8, num_heads=2, num_layers=1),
+    "rnn": dict(event_shape=(3,), width=8, embedding_size=4),
+    "rnn-lstm": dict(event_shape=(3,), width=8, embedding_size=4, cell="lstm"),
+    "transformer": dict(event_shape=(3,), width=8, heads=2, depth=1),
 }
 
 
@@ -54,7 +54,7 @@ def jacobian_cases():
             cases.append(pytest.param(cls, config, id=f"{name}-{i}"))
     # Three image channels: the centre tap of every mask must also respect R -> G -> B.
     for gated in (False, True):
-        config = dict(event_shape=(3, 3, 3), num_levels=4, hidden_channels=12, layers=2,
+        config = dict(event_shape=(3, 3, 3), num_levels=4, width=12, depth=2,
                       kernel_size=3, gated=gated, num_classes=2)
         cases.append(pytest.param(PixelCNN, config, id=f"pixelcnn-rgb-gated={gated}"))
     return cases
@@ -211,7 +211,7 @@ def test_mixture_density_integrates_to_one(cls):
     and the midpoint error per Gaussian is ~ h^2 / (24 sigma^2) < 4e-4, so 1e-3 holds."""
     torch.manual_seed(0)
     if cls is PixelCNN:
-        model = cls(event_shape=(1, 1, 2), hidden_channels=8, layers=1, kernel_size=3,
+        model = cls(event_shape=(1, 1, 2), width=8, depth=1, kernel_size=3,
                     components=3)
     else:
         model = cls(**next(c for c in cls.tiny_configs()
@@ -250,7 +250,7 @@ def test_learns_a_deterministic_chain(key):
 
 def test_save_load_keeps_random_order_and_masks(tmp_path):
     torch.manual_seed(0)
-    model = MADE(event_shape=(1, 8, 8), num_levels=17, hidden_features=[32], order="random",
+    model = MADE(event_shape=(1, 8, 8), num_levels=17, width=32, depth=1, order="random",
                  order_seed=3, num_classes=3)
     assert "order" in model.state_dict() and "hidden.0.mask" in model.state_dict()
     assert not torch.equal(model.order, torch.arange(64))
@@ -263,7 +263,7 @@ def test_save_load_keeps_random_order_and_masks(tmp_path):
 
 
 def test_natural_order_is_channel_innermost_raster():
-    model = MADE(event_shape=(2, 2, 2), num_levels=3, hidden_features=[16])
+    model = MADE(event_shape=(2, 2, 2), num_levels=3, width=16, depth=1)
     # (c0,p0), (c1,p0), (c0,p1), ... where (channel c, pixel p) sits at flat index c*4 + p
     assert model.order.tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
     assert torch.equal(model.rank[model.order], torch.arange(8))
@@ -272,17 +272,20 @@ def test_natural_order_is_channel_innermost_raster():
 @pytest.mark.parametrize(
     "cls,kwargs,error",
     [
-        (MADE, dict(event_shape=(4,), hidden_features=[]), ConfigError),
+        (MADE, dict(event_shape=(4,), depth=0), ConfigError),
         (MADE, dict(event_shape=(4,), order="backwards"), ConfigError),
         (MADE, dict(event_shape=(4,), input_encoding="onehot"), ConfigError),
         (MADE, dict(event_shape=(4,), dropout=1.5), ConfigError),
         (PixelCNN, dict(event_shape=(4,)), ConfigError),
-        (PixelCNN, dict(event_shape=(3, 4, 4), hidden_channels=8), ConfigError),
+        (PixelCNN, dict(event_shape=(3, 4, 4), width=8), ConfigError),
         (PixelCNN, dict(event_shape=(1, 4, 4), kernel_size=4), ConfigError),
         (RNN, dict(event_shape=(4,), cell="vanilla"), ConfigError),
-        (RNN, dict(event_shape=(4,), hidden_size=0), ConfigError),
-        (Transformer, dict(event_shape=(4,), d_model=10, num_heads=4), ConfigError),
+        (RNN, dict(event_shape=(4,), width=0), ConfigError),
+        (Transformer, dict(event_shape=(4,), width=10, heads=4), ConfigError),
         (Transformer, dict(event_shape=(4,), components=0), ConfigError),
+        (Transformer, dict(event_shape=(4,), heads=0), ConfigError),
+        (PixelCNN, dict(event_shape=(1, 4, 4), depth=-1), ConfigError),
+        (AutoregressiveMixture, dict(event_shape=(4,), num_levels=3, members=[]), ConfigError),
     ],
 )
 def test_bad_hyperparameters_raise(cls, kwargs, error):
@@ -290,10 +293,21 @@ def test_bad_hyperparameters_raise(cls, kwargs, error):
         cls(**kwargs)
 
 
+def test_declared_settings_give_one_message():
+    with pytest.raises(ConfigError, match=r"^Expected width to be an int >= 1, but found 0\.$"):
+        RNN(event_shape=(4,), width=0)
+    with pytest.raises(ConfigError, match=r"^Expected order to be one of 'natural', 'random'"):
+        Transformer(event_shape=(4,), order="backwards")
+    with pytest.raises(ConfigError, match="members"):
+        AutoregressiveMixture(event_shape=(4,), num_levels=3)
+
+
 def test_bad_sampling_and_completion_input_raise():
     model = build("made")
     with pytest.raises(ConfigError, match="temperature"):
         model.sample(2, temperature=0.0)
+    with pytest.raises(ConfigError, match="temperature"):
+        model.complete(torch.zeros(2, 3), torch.ones(3, dtype=torch.bool), temperature=-1.0)
     with pytest.raises(ShapeError):
         model.complete(torch.zeros(2, 3), torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ShapeError):
@@ -307,9 +321,9 @@ def test_bad_sampling_and_completion_input_raise():
 
 
 MIXTURE_MEMBERS = [
-    {"model": "made", "config": {"hidden_features": [8]}},
-    {"model": "rnn", "config": {"hidden_size": 8, "embedding_size": 4}},
-    {"model": "transformer", "config": {"d_model": 8, "num_heads": 2, "num_layers": 1}},
+    {"model": "made", "config": {"width": 8, "depth": 1}},
+    {"model": "rnn", "config": {"width": 8, "embedding_size": 4}},
+    {"model": "transformer", "config": {"width": 8, "heads": 2, "depth": 1}},
 ]
 
 
@@ -344,8 +358,8 @@ def test_mixture_samples_follow_it():
 
 def test_mixture_from_trained_models_and_bad_members():
     torch.manual_seed(0)
-    a = MADE(event_shape=(3,), num_levels=3, hidden_features=[8])
-    b = RNN(event_shape=(3,), num_levels=3, hidden_size=8)
+    a = MADE(event_shape=(3,), num_levels=3, width=8, depth=1)
+    b = RNN(event_shape=(3,), num_levels=3, width=8)
     mixture = AutoregressiveMixture.from_models([a, b])
     x = all_x(mixture)
     expected = torch.logsumexp(torch.stack([a.log_prob(x), b.log_prob(x)]), 0) - math.log(2)

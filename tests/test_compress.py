@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from genlab import create
 from genlab.compress import (
     compress,
     compress_file,
@@ -30,16 +31,16 @@ from genlab.train.checkpoint import save_model
 
 DIGITS = dict(event_shape=(1, 8, 8), num_levels=17)
 MODELS = {
-    "made": lambda **kw: MADE(**DIGITS, hidden_features=[32], **kw),
-    "pixelcnn": lambda **kw: PixelCNN(**DIGITS, hidden_channels=8, layers=1, kernel_size=3,
+    "made": lambda **kw: MADE(**DIGITS, width=32, depth=1, **kw),
+    "pixelcnn": lambda **kw: PixelCNN(**DIGITS, width=8, depth=1, kernel_size=3,
                                       gated=True, **kw),
-    "rnn": lambda **kw: RNN(**DIGITS, hidden_size=16, embedding_size=4, cell="lstm", **kw),
-    "transformer": lambda **kw: Transformer(**DIGITS, d_model=16, num_heads=2, num_layers=1,
+    "rnn": lambda **kw: RNN(**DIGITS, width=16, embedding_size=4, cell="lstm", **kw),
+    "transformer": lambda **kw: Transformer(**DIGITS, width=16, heads=2, depth=1,
                                             order="random", **kw),
     # posterior-weighted conditionals of a mixture: the coder's loop must track the weights
     "mixture": lambda **kw: AutoregressiveMixture(**DIGITS, members=[
-        {"model": "made", "config": {"hidden_features": [16]}},
-        {"model": "transformer", "config": {"d_model": 8, "num_heads": 2, "num_layers": 1}},
+        {"model": "made", "config": {"width": 16, "depth": 1}},
+        {"model": "transformer", "config": {"width": 8, "heads": 2, "depth": 1}},
     ], **kw),
 }
 
@@ -54,7 +55,7 @@ def trained():
     """A MADE fitted briefly to the digits training split, and the test split."""
     train, test = load_data("digits", split="train"), load_data("digits", split="test")
     torch.manual_seed(0)
-    model = MADE(**DIGITS, hidden_features=[64], direct=False)
+    model = MADE(**DIGITS, width=64, depth=1, direct=False)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
     for _ in range(100):
@@ -159,9 +160,12 @@ def test_bad_input_is_refused():
         compress(model, torch.zeros(0, 1, 8, 8))
     with pytest.raises(DataError):
         compress(tiny("made", num_classes=3), torch.zeros(2, 1, 8, 8))  # labels missing
-    continuous = MADE(event_shape=(2,), hidden_features=[8])
-    with pytest.raises(ConfigError, match="discrete autoregressive"):
+    continuous = MADE(event_shape=(2,), width=8, depth=1)
+    with pytest.raises(ConfigError, match="exact discrete conditionals in a fixed order"):
         compress(continuous, torch.zeros(2, 2))
+    table = create("histogram", event_shape=(2,), num_levels=3)  # discrete, but no order
+    with pytest.raises(ConfigError, match="exact discrete conditionals in a fixed order"):
+        compress(table, torch.zeros(2, 2))
 
 
 def test_files_round_trip_atomically(tmp_path, trained):

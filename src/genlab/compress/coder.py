@@ -13,7 +13,7 @@ state by a factor ``~1 / q(s)``, i.e. by ``-log2 q(s)`` bits, and popping undoes
 Encoder and decoder must see bit-identical probabilities. The decoder can only compute
 ``p(x_{o_t} | x_{o_<t})`` after decoding ``x_{o_<t}``, one position at a time for a whole
 chunk of images; the encoder therefore computes them *the same way*: the same sampling loop
-(:meth:`AutoregressiveModel.autoregress`), the same batch shapes, on one CPU thread, with
+(the model's ``autoregress``), the same batch shapes, on one CPU thread, with
 ``x_{o_<t}`` filled in and zeros elsewhere. Probabilities are then quantised to integers by
 constriction, a deterministic function of the same float64 array on both sides. A CRC-32 of
 the data in the header catches any mismatch (or corruption) after decoding.
@@ -56,14 +56,15 @@ def model_digest(model: GenerativeModel) -> str:
 
 
 def _check_model(model: Any) -> None:
-    from genlab.models.autoregressive.core import AutoregressiveModel
-    from genlab.models.autoregressive.heads import CategoricalHead
-
-    if not isinstance(model, AutoregressiveModel) or not isinstance(model.head, CategoricalHead):
+    """A coder needs exact discrete conditionals in one fixed order: the model's
+    ``autoregress(n, y, choose)`` loop, its ``conditional_probs`` and its ``order``."""
+    ordered = getattr(model, "has_ordered_conditionals", False)
+    if not (ordered and getattr(model, "discrete", False)):
+        found = type(model).__name__ + (" without num_levels" if ordered else "")
         raise ConfigError(
-            "Expected a discrete autoregressive model (made, pixelcnn, rnn or transformer "
-            f"with num_levels set) to compress with, but found {type(model).__name__}"
-            f"{'' if getattr(model, 'num_levels', None) else ' without num_levels'}."
+            "Expected a model with exact discrete conditionals in a fixed order, e.g. made, "
+            f"pixelcnn, rnn, transformer with num_levels set, to compress with, but found "
+            f"{found}."
         )
 
 
@@ -93,7 +94,7 @@ def _symbols_crc(symbols: np.ndarray, labels: np.ndarray | None) -> int:
 
 
 def _probs(model: Any, params: Tensor) -> np.ndarray:
-    return model.head.probs(params.to(torch.float64)).cpu().numpy()  # (n, L)
+    return model.conditional_probs(params.to(torch.float64)).cpu().numpy()  # (n, L)
 
 
 def compress(
@@ -102,7 +103,9 @@ def compress(
     """Losslessly compress discrete data ``x`` with a trained autoregressive model.
 
     Arguments:
-        model: A discrete autoregressive model (``num_levels`` set).
+        model: A model with exact discrete conditionals in a fixed order
+            (``has_ordered_conditionals``, ``num_levels`` set), e.g. a discrete autoregressive
+            model.
         x: Integers in ``[0, num_levels)`` of shape ``(*batch, *event_shape)``, any real dtype;
             the shape and dtype are restored by :func:`decompress`.
         y: Class labels of shape ``batch`` for a conditional model (stored in the stream at
@@ -117,13 +120,13 @@ def compress(
         checksum and reported as a DataError, never returned as wrong data.
 
     Raises:
-        ConfigError: the model is not a discrete autoregressive model.
+        ConfigError: the model has no exact discrete conditionals in a fixed order.
         ShapeError, DataError: ``x`` or ``y`` do not fit the model.
 
     Example:
         >>> import torch
         >>> from genlab import create
-        >>> model = create("made", event_shape=(4,), num_levels=3, hidden_features=[8])
+        >>> model = create("made", event_shape=(4,), num_levels=3, width=8, depth=1)
         >>> x = torch.randint(0, 3, (10, 4))
         >>> bool((decompress(model, compress(model, x)) == x).all())
         True
@@ -140,7 +143,7 @@ def compress(
     flat, _ = model._check_x(torch.from_numpy(np.array(array, dtype=np.float64)))
     n = flat.shape[0]
     labels = model._check_y(y, n)
-    symbols = model._flat(flat).long().cpu().numpy().astype(np.int32)  # (n, D)
+    symbols = flat.reshape(n, -1).long().cpu().numpy().astype(np.int32)  # (n, D)
     label_arr = None if labels is None else labels.cpu().numpy().astype(np.int32)
     order = model.order.cpu().numpy()
     coder = constriction.stream.stack.AnsCoder()

@@ -22,17 +22,28 @@ A family implements three things (all on flat data ``x`` of shape ``(n, D)``):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from genlab.base import GenerativeModel, check_choice, check_positive
+from genlab.base import GenerativeModel
 from genlab.errors import ConfigError, DataError, ShapeError
 from genlab.models.autoregressive.heads import CategoricalHead, MixtureGaussianHead
+from genlab.settings import Annotated, Setting
 
 State = dict[str, Any]
+
+# Settings every family declares on its own constructor (the registered class's signature is
+# the config), written once here.
+Components = Annotated[int, Setting("Gaussians per dimension for continuous data", ge=1)]
+Order = Annotated[str, Setting(
+    "order of the dimensions: raster scan, or a fixed permutation drawn from order_seed",
+    choices=("natural", "random"))]
+OrderSeed = Annotated[int, Setting("seed of the random order (saved with the model)")]
+Temperature = Annotated[float, Setting(
+    "divides the logits and multiplies the Gaussian scales: < 1 sharper, > 1 flatter", gt=0)]
 
 
 def raster_order(event_shape: tuple[int, ...]) -> Tensor:
@@ -66,6 +77,12 @@ class AutoregressiveModel(GenerativeModel):
         order_seed: Seed of the random order; the order is also saved as a buffer.
     """
 
+    #: With discrete data (``num_levels`` set) the head is a softmax, so :meth:`autoregress`
+    #: hands out exact conditionals in the fixed order ``order`` (:meth:`conditional_probs`
+    #: turns them into probability tables): what ``genlab compress`` needs. Continuous data
+    #: have densities instead, so a coder also asks for :attr:`discrete`.
+    has_ordered_conditionals: ClassVar[bool] = True
+
     def __init__(
         self,
         *,
@@ -77,11 +94,7 @@ class AutoregressiveModel(GenerativeModel):
         order_seed: int = 0,
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
-        check_choice("order", order, ("natural", "random"))
         if num_levels is None:
-            check_positive("components", components)
-            if not isinstance(components, int):
-                raise ConfigError(f"Expected components to be an int, but found {components!r}.")
             self.head: CategoricalHead | MixtureGaussianHead = MixtureGaussianHead(components)
         else:
             self.head = CategoricalHead(num_levels)
@@ -152,8 +165,19 @@ class AutoregressiveModel(GenerativeModel):
             x[:, int(self.order[t])] = choose(t, params)
         return x
 
-    def _check_temperature(self, temperature: float) -> None:
-        check_positive("temperature", temperature)
+    def conditional_probs(self, params: Tensor) -> Tensor:
+        """The probabilities ``(n, L)`` of the L levels of one dimension, from the parameters
+        ``(n, P)`` that :meth:`autoregress` hands its ``choose`` (discrete data only).
+
+        Raises:
+            ConfigError: the model is continuous (its conditionals are densities).
+        """
+        if not isinstance(self.head, CategoricalHead):
+            raise ConfigError(
+                f"Expected a discrete {type(self).__name__} (num_levels set) for probability "
+                "tables, but found a continuous one."
+            )
+        return self.head.probs(params)
 
     def _sample(
         self,
@@ -161,15 +185,19 @@ class AutoregressiveModel(GenerativeModel):
         y: Tensor | None,
         *,
         generator: torch.Generator | None = None,
-        temperature: float = 1.0,
+        temperature: Temperature = 1.0,
     ) -> Tensor:
         """Ancestral sampling ``x_{o_t} ~ p(. | x_{o_<t}, y)``, one dimension per step."""
-        self._check_temperature(temperature)
+        return self._ancestral(n, y, self.init_state(n, y), generator, temperature)
+
+    def _ancestral(self, n: int, y: Tensor | None, state: State,
+                   generator: torch.Generator | None, temperature: float) -> Tensor:
+        """The sampling loop from ``state``, drawing each dimension from the head."""
 
         def draw(t: int, params: Tensor) -> Tensor:
             return self.head.sample(params, generator=generator, temperature=temperature)
 
-        return self.autoregress(n, y, draw).reshape(n, *self.event_shape)
+        return self.autoregress(n, y, draw, state=state).reshape(n, *self.event_shape)
 
     def complete(
         self,
@@ -178,7 +206,7 @@ class AutoregressiveModel(GenerativeModel):
         y: Tensor | np.ndarray | int | None = None,
         *,
         generator: torch.Generator | None = None,
-        temperature: float = 1.0,
+        temperature: Temperature = 1.0,
     ) -> Tensor:
         """Fill in the dimensions of ``x`` where ``mask`` is False, keeping the given ones.
 
@@ -199,16 +227,20 @@ class AutoregressiveModel(GenerativeModel):
         Returns:
             Completed data of shape ``(n, *event_shape)``.
 
+        Raises:
+            ConfigError: ``temperature`` is not a positive number.
+            ShapeError, DataError: ``x``, ``mask`` or ``y`` do not fit the model.
+
         Example:
             >>> import torch
             >>> from genlab import create
-            >>> model = create("made", event_shape=(1, 4, 4), num_levels=3, hidden_features=[8])
+            >>> model = create("made", event_shape=(1, 4, 4), num_levels=3, width=8, depth=1)
             >>> top = torch.zeros(2, 1, 4, 4, dtype=torch.bool); top[:, :, :2] = True
             >>> out = model.complete(torch.ones(2, 1, 4, 4), top)
             >>> bool((out[:, :, :2] == 1).all())
             True
         """
-        self._check_temperature(temperature)
+        self.sample_options()["temperature"].check(temperature)
         x = torch.as_tensor(x)
         mask = torch.as_tensor(mask)
         if mask.dtype != torch.bool:

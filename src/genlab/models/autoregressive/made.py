@@ -23,17 +23,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.base import check_choice
 from genlab.errors import ConfigError
-from genlab.models.autoregressive.core import AutoregressiveModel
+from genlab.models.autoregressive.core import (
+    AutoregressiveModel,
+    Components,
+    Order,
+    OrderSeed,
+)
 from genlab.nn.masked import MaskedLinear, made_mask
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
+
+# Declared by MADE and PixelCNN, the two families that encode values themselves.
+InputEncoding = Annotated[str, Setting(
+    "input features: one-hot (discrete data), the value, or auto (one-hot up to 32 levels)",
+    choices=("auto", "onehot", "value"))]
 
 
 def resolve_encoding(input_encoding: str, num_levels: int | None) -> str:
     """``"auto"`` is one-hot for discrete data with at most 32 levels, else the value."""
-    check_choice("input_encoding", input_encoding, ("auto", "onehot", "value"))
     if input_encoding == "auto":
         return "onehot" if num_levels is not None and num_levels <= 32 else "value"
     if input_encoding == "onehot" and num_levels is None:
@@ -59,7 +68,8 @@ class MADE(AutoregressiveModel):
         event_shape: Shape of one sample (any; flattened to D dimensions).
         num_classes: Labels for p(x | y), or None.
         num_levels: Discrete levels (softmax outputs) or None (mixture of Gaussians).
-        hidden_features: Width of each hidden layer.
+        width: Units of each hidden layer.
+        depth: Number of hidden layers.
         components: Gaussians per dimension for continuous data.
         order: ``"natural"`` or ``"random"``.
         order_seed: Seed of the random order.
@@ -69,19 +79,19 @@ class MADE(AutoregressiveModel):
 
     Example:
         >>> from genlab import create
-        >>> model = create("made", event_shape=(3,), num_levels=4, hidden_features=[16])
+        >>> model = create("made", event_shape=(3,), num_levels=4, width=16, depth=1)
         >>> model.sample(5).shape
         torch.Size([5, 3])
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "points": Recipe(
-            params={"hidden_features": [128, 128], "components": 8},
+            params={"width": 128, "depth": 2, "components": 8},
             train={"steps": 800, "batch_size": 256, "lr": 2e-3, "patience": 5},
             quick={"steps": 300},
         ),
         "images": Recipe(
-            params={"hidden_features": [512], "dropout": 0.3},
+            params={"width": 512, "depth": 1, "dropout": 0.3},
             train={"steps": 1000, "batch_size": 64, "lr": 1e-3, "warmup_steps": 50,
                    "patience": 8},
             quick={"steps": 150},
@@ -95,27 +105,22 @@ class MADE(AutoregressiveModel):
         event_shape: tuple[int, ...],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        hidden_features: tuple[int, ...] | list[int] = (256, 256),
-        components: int = 5,
-        order: str = "natural",
-        order_seed: int = 0,
-        direct: bool = True,
-        input_encoding: str = "auto",
-        dropout: float = 0.0,
+        width: Annotated[int, Setting("units of each hidden layer", ge=1)] = 256,
+        depth: Annotated[int, Setting("number of hidden layers", ge=1)] = 2,
+        components: Components = 5,
+        order: Order = "natural",
+        order_seed: OrderSeed = 0,
+        direct: Annotated[bool, Setting(
+            "add the masked direct (linear autoregressive) input-to-output connection")] = True,
+        input_encoding: InputEncoding = "auto",
+        dropout: Annotated[float, Setting(
+            "dropout probability on hidden units during training", ge=0, lt=1)] = 0.0,
     ) -> None:
         super().__init__(
             event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
             components=components, order=order, order_seed=order_seed,
         )
-        hidden = list(hidden_features)
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
-                             for h in hidden):
-            raise ConfigError(
-                f"Expected hidden_features to be a non-empty list of positive ints, but found "
-                f"{hidden_features!r}."
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"Expected dropout in [0, 1), but found {dropout!r}.")
+        hidden = [width] * depth
         self.encoding = resolve_encoding(input_encoding, num_levels)
         d = self.event_dim
         e = num_levels if self.encoding == "onehot" else 1
@@ -129,9 +134,9 @@ class MADE(AutoregressiveModel):
 
         layers = []
         prev, prev_deg = d * e, deg_in
-        for width, deg in zip(hidden, deg_hidden, strict=True):
-            layers.append(MaskedLinear(prev, width, made_mask(prev_deg, deg, strict=False)))
-            prev, prev_deg = width, deg
+        for units, deg in zip(hidden, deg_hidden, strict=True):
+            layers.append(MaskedLinear(prev, units, made_mask(prev_deg, deg, strict=False)))
+            prev, prev_deg = units, deg
         self.hidden = nn.ModuleList(layers)
         self.output = MaskedLinear(prev, d * p, made_mask(prev_deg, deg_out, strict=True))
         self.direct = (
@@ -167,10 +172,10 @@ class MADE(AutoregressiveModel):
     @classmethod
     def tiny_configs(cls) -> list[dict]:
         return [
-            {"event_shape": (2,), "hidden_features": [16, 16], "components": 2},
-            {"event_shape": (2,), "hidden_features": [16], "num_classes": 3, "order": "random"},
-            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_features": [32]},
-            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_features": [32],
+            {"event_shape": (2,), "width": 16, "depth": 2, "components": 2},
+            {"event_shape": (2,), "width": 16, "depth": 1, "num_classes": 3, "order": "random"},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 32, "depth": 1},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 32, "depth": 1,
              "num_classes": 3, "order": "random", "input_encoding": "value", "direct": False},
         ]
 

@@ -24,6 +24,7 @@ from genlab.errors import ConfigError
 from genlab.models.autoregressive.core import AutoregressiveModel, State
 from genlab.recipes import Recipe
 from genlab.registry import get, register
+from genlab.settings import Annotated, Setting
 
 _DATA_KEYS = ("event_shape", "num_levels", "num_classes")
 
@@ -43,8 +44,8 @@ class AutoregressiveMixture(AutoregressiveModel):
     Example:
         >>> from genlab import create
         >>> model = create("ar_mixture", event_shape=(4,), num_levels=3, members=[
-        ...     {"model": "made", "config": {"hidden_features": [8]}},
-        ...     {"model": "rnn", "config": {"hidden_size": 8}}])
+        ...     {"model": "made", "config": {"width": 8, "depth": 1}},
+        ...     {"model": "rnn", "config": {"width": 8}}])
         >>> model.sample(2).shape
         torch.Size([2, 4])
     """
@@ -57,15 +58,17 @@ class AutoregressiveMixture(AutoregressiveModel):
         event_shape: tuple[int, ...],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        members: list[dict[str, Any]] | None = None,
-        learn_weights: bool = False,
+        members: Annotated[list[dict[str, Any]], Setting(
+            "one {'model': name, 'config': {...}} per member, config without the data keys")],
+        learn_weights: Annotated[bool, Setting(
+            "learn the mixture weights (else they stay uniform)")] = False,
     ) -> None:
         if num_levels is None:
             raise ConfigError("Expected num_levels for ar_mixture (discrete data), but found None.")
         super().__init__(event_shape=event_shape, num_classes=num_classes,
                          num_levels=num_levels, components=1)
-        if not members or not isinstance(members, (list, tuple)):
-            raise ConfigError(f"Expected a non-empty list of members, but found {members!r}.")
+        if not members:
+            raise ConfigError("Expected a non-empty list of members, but found none.")
         data = {"event_shape": self.event_shape, "num_levels": num_levels,
                 "num_classes": num_classes}
         built = []
@@ -174,14 +177,13 @@ class AutoregressiveMixture(AutoregressiveModel):
     def tiny_configs(cls) -> list[dict]:
         return [
             {"event_shape": (1, 8, 8), "num_levels": 17, "members": [
-                {"model": "made", "config": {"hidden_features": [16]}},
-                {"model": "rnn", "config": {"hidden_size": 8, "embedding_size": 4}}]},
+                {"model": "made", "config": {"width": 16, "depth": 1}},
+                {"model": "rnn", "config": {"width": 8, "embedding_size": 4}}]},
             {"event_shape": (1, 8, 8), "num_levels": 17, "num_classes": 3, "learn_weights": True,
              "members": [
-                 {"model": "pixelcnn", "config": {"hidden_channels": 8, "layers": 1,
-                                                  "kernel_size": 3, "gated": True}},
-                 {"model": "transformer", "config": {"d_model": 8, "num_heads": 2,
-                                                     "num_layers": 1}}]},
+                 {"model": "pixelcnn", "config": {"width": 8, "depth": 1, "kernel_size": 3,
+                                                  "gated": True}},
+                 {"model": "transformer", "config": {"width": 8, "heads": 2, "depth": 1}}]},
         ]
 
 

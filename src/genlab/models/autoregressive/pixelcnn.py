@@ -5,7 +5,7 @@ channel, and
 
     p(x | y) = prod_{r, s} prod_k p(x_{k,r,s} | x_{:, <(r,s)}, x_{<k, r, s}, y).
 
-A stack of convolutions whose kernels are masked (:func:`.layers.conv_mask`) computes all
+A stack of convolutions whose kernels are masked (:func:`genlab.nn.masked.conv_mask`) computes all
 factors at once: the first layer (mask A) hides the centre pixel itself, later layers (mask
 B) may use the centre of the previous features, which already exclude it.
 
@@ -29,11 +29,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
-from genlab.models.autoregressive.core import AutoregressiveModel
+from genlab.models.autoregressive.core import AutoregressiveModel, Components
+from genlab.models.autoregressive.made import InputEncoding, encode_values, resolve_encoding
 from genlab.nn.masked import MaskedConv2d, conv_mask
-from genlab.models.autoregressive.made import encode_values, resolve_encoding
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 def vertical_mask(out_channels: int, in_channels: int, k: int, *, first: bool) -> Tensor:
@@ -42,6 +43,13 @@ def vertical_mask(out_channels: int, in_channels: int, k: int, *, first: bool) -
     mask = torch.zeros(out_channels, in_channels, k, k)
     mask[:, :, : k // 2 + (0 if first else 1), :] = 1.0
     return mask
+
+
+def raster_conv(in_channels: int, out_channels: int, kernel_size: tuple[int, int], *,
+                mask_type: str, groups: int) -> MaskedConv2d:
+    """A convolution that sees only earlier pixels (and channel groups) in raster order."""
+    mask = conv_mask(out_channels, in_channels, kernel_size, mask_type=mask_type, groups=groups)
+    return MaskedConv2d(in_channels, out_channels, kernel_size, mask)
 
 
 def gate(a: Tensor) -> Tensor:
@@ -55,12 +63,9 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels: int, groups: int, dropout: float) -> None:
         super().__init__()
-
-        def conv(k: int) -> MaskedConv2d:
-            return MaskedConv2d(channels, channels, (k, k),
-                                conv_mask(channels, channels, (k, k), mask_type="B", groups=groups))
-
-        self.convs = nn.ModuleList([conv(1), conv(3), conv(1)])
+        self.convs = nn.ModuleList(
+            raster_conv(channels, channels, (k, k), mask_type="B", groups=groups) for k in (1, 3, 1)
+        )
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -85,13 +90,9 @@ class GatedLayer(nn.Module):
                                    vertical_mask(f2, in_channels, k, first=first))
         # v only sees rows above, so it may feed every channel of h unmasked.
         self.v_to_h = nn.Conv2d(f2, f2, 1)
-        self.h_conv = MaskedConv2d(
-            in_channels, f2, (1, k),
-            conv_mask(f2, in_channels, (1, k), mask_type="A" if first else "B", groups=groups),
-        )
-        self.h_out = MaskedConv2d(channels, channels, (1, 1),
-                                  conv_mask(channels, channels, (1, 1), mask_type="B",
-                                            groups=groups))
+        self.h_conv = raster_conv(in_channels, f2, (1, k), mask_type="A" if first else "B",
+                                  groups=groups)
+        self.h_out = raster_conv(channels, channels, (1, 1), mask_type="B", groups=groups)
         self.label = nn.Embedding(num_classes, f2) if num_classes is not None else None
 
     def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -112,8 +113,8 @@ class PixelCNN(AutoregressiveModel):
         event_shape: ``(c, h, w)``.
         num_classes: Labels for p(x | y), or None.
         num_levels: Discrete levels (softmax outputs) or None (mixture of Gaussians).
-        hidden_channels: Feature channels (a multiple of c).
-        layers: Residual blocks (plain) or gated layers after the first.
+        width: Feature channels of each layer (a multiple of c).
+        depth: Residual blocks (plain) or gated layers after the first.
         kernel_size: Odd size of the first masked kernel (gated: of every kernel).
         gated: Use the gated two-stack architecture without a blind spot.
         components: Gaussians per dimension for continuous data.
@@ -122,19 +123,19 @@ class PixelCNN(AutoregressiveModel):
 
     Example:
         >>> from genlab import create
-        >>> model = create("pixelcnn", event_shape=(1, 4, 4), num_levels=3, hidden_channels=8)
+        >>> model = create("pixelcnn", event_shape=(1, 4, 4), num_levels=3, width=8)
         >>> model.sample(2).shape
         torch.Size([2, 1, 4, 4])
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"hidden_channels": 64, "layers": 4, "kernel_size": 5, "gated": True,
+            params={"width": 64, "depth": 4, "kernel_size": 5, "gated": True,
                     "dropout": 0.2},
             train={"steps": 2000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 50,
                    "patience": 8},
             quick={"steps": 40},
-            quick_params={"hidden_channels": 16, "layers": 2},
+            quick_params={"width": 16, "depth": 2},
             note="bench/bench_autoregressive.py (digits test bits/pixel)",
         ),
     }
@@ -145,13 +146,18 @@ class PixelCNN(AutoregressiveModel):
         event_shape: tuple[int, ...],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        hidden_channels: int = 64,
-        layers: int = 5,
-        kernel_size: int = 7,
-        gated: bool = False,
-        components: int = 5,
-        input_encoding: str = "auto",
-        dropout: float = 0.0,
+        width: Annotated[int, Setting(
+            "feature channels of each layer (a multiple of the image channels)", ge=1)] = 64,
+        depth: Annotated[int, Setting(
+            "residual blocks (plain) or gated layers after the first", ge=0)] = 5,
+        kernel_size: Annotated[int, Setting(
+            "odd size of the first masked kernel (gated: of every kernel)", ge=1)] = 7,
+        gated: Annotated[bool, Setting(
+            "gated two-stack architecture, without the blind spot")] = False,
+        components: Components = 5,
+        input_encoding: InputEncoding = "auto",
+        dropout: Annotated[float, Setting(
+            "dropout probability inside each residual block or gated layer", ge=0, lt=1)] = 0.0,
     ) -> None:
         super().__init__(
             event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
@@ -162,40 +168,30 @@ class PixelCNN(AutoregressiveModel):
                 f"Expected event_shape (c, h, w) for PixelCNN, but found {self.event_shape}."
             )
         c = self.event_shape[0]
-        for name, value, low in (("hidden_channels", hidden_channels, 1), ("layers", layers, 0),
-                                 ("kernel_size", kernel_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"Expected {name} to be an int >= {low}, but found {value!r}.")
         if kernel_size % 2 == 0:
             raise ConfigError(f"Expected an odd kernel_size, but found {kernel_size}.")
-        if hidden_channels % c:
+        if width % c:
             raise ConfigError(
-                f"Expected hidden_channels to be a multiple of the {c} image channels, but "
-                f"found {hidden_channels}."
+                f"Expected width to be a multiple of the {c} image channels, but found {width}."
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"Expected dropout in [0, 1), but found {dropout!r}.")
         self.encoding = resolve_encoding(input_encoding, num_levels)
         e = num_levels if self.encoding == "onehot" else 1
-        f, p, k = hidden_channels, self.head.num_params, kernel_size
+        f, p, k = width, self.head.num_params, kernel_size
         self.gated = gated
         if gated:
             self.stack = nn.ModuleList(
                 GatedLayer(c * e if i == 0 else f, f, k, first=i == 0, groups=c,
                            num_classes=num_classes, dropout=dropout)
-                for i in range(layers + 1)
+                for i in range(depth + 1)
             )
         else:
-            self.input = MaskedConv2d(c * e, f, (k, k),
-                                      conv_mask(f, c * e, (k, k), mask_type="A", groups=c))
-            self.blocks = nn.ModuleList(ResidualBlock(f, c, dropout) for _ in range(layers))
+            self.input = raster_conv(c * e, f, (k, k), mask_type="A", groups=c)
+            self.blocks = nn.ModuleList(ResidualBlock(f, c, dropout) for _ in range(depth))
             if num_classes is not None:
                 self.labels = nn.ModuleList(nn.Embedding(num_classes, f)
-                                            for _ in range(layers + 1))
-        self.out_hidden = MaskedConv2d(f, f, (1, 1),
-                                       conv_mask(f, f, (1, 1), mask_type="B", groups=c))
-        self.out = MaskedConv2d(f, c * p, (1, 1),
-                                conv_mask(c * p, f, (1, 1), mask_type="B", groups=c))
+                                            for _ in range(depth + 1))
+        self.out_hidden = raster_conv(f, f, (1, 1), mask_type="B", groups=c)
+        self.out = raster_conv(f, c * p, (1, 1), mask_type="B", groups=c)
 
     def features(self, x: Tensor) -> Tensor:
         return encode_values(x, self.encoding, self.num_levels)  # (n, D, E)
@@ -228,12 +224,12 @@ class PixelCNN(AutoregressiveModel):
     @classmethod
     def tiny_configs(cls) -> list[dict]:
         return [
-            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_channels": 8, "layers": 1,
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 8, "depth": 1,
              "kernel_size": 3},
-            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_channels": 8, "layers": 1,
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 8, "depth": 1,
              "kernel_size": 3, "gated": True, "num_classes": 3},
-            {"event_shape": (2, 4, 4), "hidden_channels": 8, "layers": 1, "kernel_size": 3,
+            {"event_shape": (2, 4, 4), "width": 8, "depth": 1, "kernel_size": 3,
              "components": 2, "num_classes": 3},
-            {"event_shape": (2, 4, 4), "hidden_channels": 8, "layers": 1, "kernel_size": 3,
+            {"event_shape": (2, 4, 4), "width": 8, "depth": 1, "kernel_size": 3,
              "components": 2, "gated": True},
         ]

@@ -20,11 +20,16 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from genlab.base import check_choice
-from genlab.errors import ConfigError
-from genlab.models.autoregressive.core import AutoregressiveModel, State
+from genlab.models.autoregressive.core import (
+    AutoregressiveModel,
+    Components,
+    Order,
+    OrderSeed,
+    State,
+)
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 @register("rnn")
@@ -36,8 +41,8 @@ class RNN(AutoregressiveModel):
         num_classes: Labels for p(x | y), or None.
         num_levels: Discrete levels (softmax outputs) or None (mixture of Gaussians).
         cell: ``"gru"`` or ``"lstm"``.
-        hidden_size: Width of the recurrent state.
-        num_layers: Stacked recurrent layers.
+        width: Units of the recurrent state.
+        depth: Stacked recurrent layers.
         embedding_size: Size of the level embedding (discrete data).
         components: Gaussians per dimension for continuous data.
         order: ``"natural"`` (raster scan) or ``"random"``.
@@ -46,18 +51,18 @@ class RNN(AutoregressiveModel):
 
     Example:
         >>> from genlab import create
-        >>> model = create("rnn", event_shape=(4,), num_levels=3, hidden_size=8)
+        >>> model = create("rnn", event_shape=(4,), num_levels=3, width=8)
         >>> model.sample(2).shape
         torch.Size([2, 4])
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"hidden_size": 256, "cell": "gru", "dropout": 0.2},
+            params={"width": 256, "cell": "gru", "dropout": 0.2},
             train={"steps": 1500, "batch_size": 64, "lr": 3e-3, "warmup_steps": 50,
                    "patience": 8},
             quick={"steps": 60},
-            quick_params={"hidden_size": 64},
+            quick_params={"width": 64},
             note="bench/bench_autoregressive.py (digits test bits/pixel)",
         ),
     }
@@ -68,38 +73,34 @@ class RNN(AutoregressiveModel):
         event_shape: tuple[int, ...],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        cell: str = "gru",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        embedding_size: int = 32,
-        components: int = 5,
-        order: str = "natural",
-        order_seed: int = 0,
-        dropout: float = 0.0,
+        cell: Annotated[str, Setting("recurrent cell", choices=("gru", "lstm"))] = "gru",
+        width: Annotated[int, Setting("units of the recurrent state", ge=1)] = 128,
+        depth: Annotated[int, Setting("stacked recurrent layers", ge=1)] = 1,
+        embedding_size: Annotated[int, Setting(
+            "size of the level embedding (discrete data)", ge=1)] = 32,
+        components: Components = 5,
+        order: Order = "natural",
+        order_seed: OrderSeed = 0,
+        dropout: Annotated[float, Setting(
+            "dropout probability between stacked layers and before the output layer",
+            ge=0, lt=1)] = 0.0,
     ) -> None:
         super().__init__(
             event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
             components=components, order=order, order_seed=order_seed,
         )
-        check_choice("cell", cell, ("gru", "lstm"))
-        for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers),
-                            ("embedding_size", embedding_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"Expected {name} to be a positive int, but found {value!r}.")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"Expected dropout in [0, 1), but found {dropout!r}.")
         e = embedding_size if num_levels is not None else 1
         self.embed = nn.Embedding(num_levels, e) if num_levels is not None else None
         self.start = nn.Parameter(torch.zeros(e))
-        self.input_proj = nn.Linear(e, hidden_size)
-        self.position = nn.Parameter(torch.randn(self.event_dim, hidden_size) * 0.02)
-        self.label = nn.Embedding(num_classes, hidden_size) if num_classes is not None else None
+        self.input_proj = nn.Linear(e, width)
+        self.position = nn.Parameter(torch.randn(self.event_dim, width) * 0.02)
+        self.label = nn.Embedding(num_classes, width) if num_classes is not None else None
         rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
         self.cell = cell
-        self.rnn = rnn_cls(hidden_size, hidden_size, num_layers=num_layers, batch_first=True,
-                           dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = rnn_cls(width, width, num_layers=depth, batch_first=True,
+                           dropout=dropout if depth > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(hidden_size, self.head.num_params)
+        self.output = nn.Linear(width, self.head.num_params)
 
     def features(self, x: Tensor) -> Tensor:
         if self.embed is not None:
@@ -137,9 +138,9 @@ class RNN(AutoregressiveModel):
     @classmethod
     def tiny_configs(cls) -> list[dict]:
         return [
-            {"event_shape": (2,), "hidden_size": 8, "components": 2},
-            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_size": 16, "embedding_size": 4},
-            {"event_shape": (1, 8, 8), "num_levels": 17, "hidden_size": 16, "embedding_size": 4,
-             "cell": "lstm", "num_layers": 2, "num_classes": 3, "order": "random"},
-            {"event_shape": (2,), "hidden_size": 8, "cell": "lstm", "num_classes": 3},
+            {"event_shape": (2,), "width": 8, "components": 2},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 16, "embedding_size": 4},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 16, "embedding_size": 4,
+             "cell": "lstm", "depth": 2, "num_classes": 3, "order": "random"},
+            {"event_shape": (2,), "width": 8, "cell": "lstm", "num_classes": 3},
         ]

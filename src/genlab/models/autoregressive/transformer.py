@@ -23,27 +23,35 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
-from genlab.models.autoregressive.core import AutoregressiveModel, State
+from genlab.models.autoregressive.core import (
+    AutoregressiveModel,
+    Components,
+    Order,
+    OrderSeed,
+    State,
+    Temperature,
+)
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 class Block(nn.Module):
     """Pre-norm transformer block: causal multi-head self-attention, then an MLP."""
 
-    def __init__(self, d_model: int, num_heads: int, mlp_ratio: int, dropout: float) -> None:
+    def __init__(self, width: int, heads: int, mlp_ratio: int, dropout: float) -> None:
         super().__init__()
-        self.num_heads = num_heads
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
-                                 nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, mlp_ratio * width), nn.GELU(),
+                                 nn.Linear(mlp_ratio * width, width), nn.Dropout(dropout))
         self.dropout = dropout
 
     def _heads(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         n, t, d = h.shape
-        qkv = self.qkv(self.ln1(h)).reshape(n, t, 3, self.num_heads, d // self.num_heads)
+        qkv = self.qkv(self.ln1(h)).reshape(n, t, 3, self.heads, d // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (n, heads, T, d_head)
         return q, k, v
 
@@ -79,10 +87,10 @@ class Transformer(AutoregressiveModel):
         num_classes: Labels for p(x | y), or None.
         num_levels: Discrete levels (tokens; softmax outputs) or None (continuous values
             embedded linearly, mixture of Gaussians outputs).
-        d_model: Width of the token representations.
-        num_heads: Attention heads (must divide d_model).
-        num_layers: Transformer blocks.
-        mlp_ratio: Hidden width of each MLP, in multiples of d_model.
+        width: Width of the token representations.
+        heads: Attention heads (must divide width).
+        depth: Transformer blocks.
+        mlp_ratio: Hidden width of each MLP, in multiples of width.
         components: Gaussians per dimension for continuous data.
         order: ``"natural"`` (raster scan) or ``"random"``.
         order_seed: Seed of the random order.
@@ -91,7 +99,7 @@ class Transformer(AutoregressiveModel):
     Example:
         >>> import torch
         >>> from genlab import create
-        >>> model = create("transformer", event_shape=(4,), num_levels=3, d_model=8, num_heads=2)
+        >>> model = create("transformer", event_shape=(4,), num_levels=3, width=8, heads=2)
         >>> a = model.sample(3, generator=torch.Generator().manual_seed(0))
         >>> b = model.sample(3, generator=torch.Generator().manual_seed(0), use_cache=False)
         >>> bool((a == b).all())
@@ -100,11 +108,11 @@ class Transformer(AutoregressiveModel):
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"d_model": 96, "num_heads": 4, "num_layers": 3, "dropout": 0.2},
+            params={"width": 96, "heads": 4, "depth": 3, "dropout": 0.2},
             train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "warmup_steps": 50,
                    "patience": 8},
             quick={"steps": 60},
-            quick_params={"d_model": 32, "num_heads": 2, "num_layers": 2},
+            quick_params={"width": 32, "heads": 2, "depth": 2},
             note="bench/bench_autoregressive.py (digits test bits/pixel)",
         ),
     }
@@ -115,41 +123,35 @@ class Transformer(AutoregressiveModel):
         event_shape: tuple[int, ...],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        d_model: int = 64,
-        num_heads: int = 4,
-        num_layers: int = 2,
-        mlp_ratio: int = 4,
-        components: int = 5,
-        order: str = "natural",
-        order_seed: int = 0,
-        dropout: float = 0.0,
+        width: Annotated[int, Setting("width of the token representations", ge=1)] = 64,
+        heads: Annotated[int, Setting("attention heads (must divide width)", ge=1)] = 4,
+        depth: Annotated[int, Setting("transformer blocks", ge=1)] = 2,
+        mlp_ratio: Annotated[int, Setting(
+            "hidden units of each MLP, in multiples of width", ge=1)] = 4,
+        components: Components = 5,
+        order: Order = "natural",
+        order_seed: OrderSeed = 0,
+        dropout: Annotated[float, Setting(
+            "dropout probability on attention weights and MLP outputs", ge=0, lt=1)] = 0.0,
     ) -> None:
         super().__init__(
             event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
             components=components, order=order, order_seed=order_seed,
         )
-        for name, value in (("d_model", d_model), ("num_heads", num_heads),
-                            ("num_layers", num_layers), ("mlp_ratio", mlp_ratio)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"Expected {name} to be a positive int, but found {value!r}.")
-        if d_model % num_heads:
-            raise ConfigError(
-                f"Expected num_heads to divide d_model={d_model}, but found {num_heads}."
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"Expected dropout in [0, 1), but found {dropout!r}.")
-        self.d_model, self.num_heads = d_model, num_heads
+        if width % heads:
+            raise ConfigError(f"Expected heads to divide width={width}, but found {heads}.")
+        self.width, self.heads = width, heads
         if num_levels is not None:
-            self.embed: nn.Module = nn.Embedding(num_levels, d_model)
+            self.embed: nn.Module = nn.Embedding(num_levels, width)
         else:
-            self.embed = nn.Linear(1, d_model)
-        self.start = nn.Parameter(torch.randn(d_model) * 0.02)
-        self.position = nn.Parameter(torch.randn(self.event_dim, d_model) * 0.02)
-        self.label = nn.Embedding(num_classes, d_model) if num_classes is not None else None
-        self.blocks = nn.ModuleList(Block(d_model, num_heads, mlp_ratio, dropout)
-                                    for _ in range(num_layers))
-        self.ln_f = nn.LayerNorm(d_model)
-        self.output = nn.Linear(d_model, self.head.num_params)
+            self.embed = nn.Linear(1, width)
+        self.start = nn.Parameter(torch.randn(width) * 0.02)
+        self.position = nn.Parameter(torch.randn(self.event_dim, width) * 0.02)
+        self.label = nn.Embedding(num_classes, width) if num_classes is not None else None
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, dropout)
+                                    for _ in range(depth))
+        self.ln_f = nn.LayerNorm(width)
+        self.output = nn.Linear(width, self.head.num_params)
 
     def features(self, x: Tensor) -> Tensor:
         if self.num_levels is not None:
@@ -183,7 +185,7 @@ class Transformer(AutoregressiveModel):
     def init_state(self, n: int, y: Tensor | None, use_cache: bool = True) -> State:
         state: State = {"y": y, "cache": None}
         if use_cache:
-            shape = (n, self.num_heads, self.event_dim, self.d_model // self.num_heads)
+            shape = (n, self.heads, self.event_dim, self.width // self.heads)
             state["cache"] = [
                 (torch.empty(shape, device=self.device, dtype=self.dtype),
                  torch.empty(shape, device=self.device, dtype=self.dtype))
@@ -212,28 +214,25 @@ class Transformer(AutoregressiveModel):
         y: Tensor | None,
         *,
         generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-        use_cache: bool = True,
+        temperature: Temperature = 1.0,
+        use_cache: Annotated[bool, Setting(
+            "keep each step's keys and values (False: recompute the prefix, same samples)"
+        )] = True,
     ) -> Tensor:
         """Ancestral sampling; ``use_cache=False`` recomputes the prefix at every step (the
         same samples, slower; kept for tests and the speed benchmark)."""
-        self._check_temperature(temperature)
-
-        def draw(t: int, params: Tensor) -> Tensor:
-            return self.head.sample(params, generator=generator, temperature=temperature)
-
-        state = self.init_state(n, y, use_cache=bool(use_cache))
-        return self.autoregress(n, y, draw, state=state).reshape(n, *self.event_shape)
+        state = self.init_state(n, y, use_cache=use_cache)
+        return self._ancestral(n, y, state, generator, temperature)
 
     @classmethod
     def tiny_configs(cls) -> list[dict]:
         return [
-            {"event_shape": (1, 8, 8), "num_levels": 17, "d_model": 16, "num_heads": 2,
-             "num_layers": 1},
-            {"event_shape": (1, 8, 8), "num_levels": 17, "d_model": 16, "num_heads": 2,
-             "num_layers": 2, "num_classes": 3, "order": "random"},
-            {"event_shape": (2,), "d_model": 16, "num_heads": 2, "num_layers": 1,
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 16, "heads": 2,
+             "depth": 1},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "width": 16, "heads": 2,
+             "depth": 2, "num_classes": 3, "order": "random"},
+            {"event_shape": (2,), "width": 16, "heads": 2, "depth": 1,
              "components": 2},
-            {"event_shape": (2,), "d_model": 16, "num_heads": 2, "num_layers": 1,
+            {"event_shape": (2,), "width": 16, "heads": 2, "depth": 1,
              "components": 2, "num_classes": 3},
         ]
