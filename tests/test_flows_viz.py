@@ -14,7 +14,7 @@ from genlab.viz.flows import flow_stages, plot_flow_stages
 
 def test_stages_end_at_the_latent_and_start_at_the_data() -> None:
     torch.manual_seed(0)
-    model = RealNVP(event_shape=(2,), layers=3, hidden=[8])
+    model = RealNVP(event_shape=(2,), transforms=3, width=8, depth=1)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.2 * torch.randn_like(p))
@@ -28,7 +28,7 @@ def test_stages_end_at_the_latent_and_start_at_the_data() -> None:
 def test_plot_two_rows_for_a_2d_run(tmp_path) -> None:
     torch.manual_seed(0)
     data = load_data("moons", n=512)
-    model = RealNVP(event_shape=(2,), layers=4, hidden=[16])
+    model = RealNVP(event_shape=(2,), transforms=4, width=16, depth=1)
     fit(model, data, steps=20, batch_size=128, out=tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "init.safetensors").is_file()
     out = plot_flow_stages(tmp_path / "run", tmp_path / "stages.png", data=data)
@@ -40,7 +40,7 @@ def test_plot_two_rows_for_a_2d_run(tmp_path) -> None:
 def test_plot_for_a_conditional_image_flow(tmp_path) -> None:
     torch.manual_seed(0)
     data = load_data("digits").subset(slice(0, 128))
-    model = Glow(**data.model_kwargs(conditional=True), levels=2, steps=1, hidden=[4])
+    model = Glow(**data.model_kwargs(conditional=True), scales=2, transforms=1, width=4, depth=1)
     fit(model, data, steps=5, batch_size=32, out=tmp_path / "run", progress=False)
     out = plot_flow_stages(tmp_path / "run", tmp_path / "stages.png", data=data)
     assert out.is_file()
