@@ -19,15 +19,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from genlab.errors import ConfigError
+from genlab.models.flows import common
 from genlab.models.flows.bijections import Bijection, Compose, Inverse
-from genlab.models.flows.common import (
-    Activation,
-    Alpha,
-    ConditionalBase,
-    ConditionSize,
-    Depth,
-    ScaleBound,
-)
 from genlab.models.flows.coupling import MaskedAffineCoupling, channel_mask
 from genlab.models.flows.flow import Flow
 from genlab.models.flows.linear import LULinear
@@ -79,12 +72,12 @@ class Glow(Flow):
             ge=1)] = 4,
         width: Annotated[int, Setting(
             "channels of each hidden layer of every coupling's conv net", ge=1)] = 32,
-        depth: Depth = 2,
-        activation: Activation = "relu",
-        scale_bound: ScaleBound = 3.0,
-        condition_size: ConditionSize = None,
-        conditional_base: ConditionalBase = False,
-        alpha: Alpha = 0.05,
+        depth: common.Depth = 2,
+        activation: common.Activation = "relu",
+        scale_bound: common.ScaleBound = 3.0,
+        condition_size: common.ConditionSize = None,
+        conditional_base: common.ConditionalBase = False,
+        alpha: common.Alpha = 0.05,
     ) -> None:
         shape = tuple(int(s) for s in event_shape)
         if len(shape) != 3:

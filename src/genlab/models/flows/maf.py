@@ -13,19 +13,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from genlab.models.flows import common
 from genlab.models.flows.autoregressive import MaskedAutoregressive
 from genlab.models.flows.bijections import Bijection
-from genlab.models.flows.common import (
-    Activation,
-    ActNormFlag,
-    Alpha,
-    ConditionalBase,
-    ConditionSize,
-    Depth,
-    OrderSeed,
-    ScaleBound,
-    flatten_to_vector,
-)
 from genlab.models.flows.flow import Flow
 from genlab.models.flows.normalization import ActNorm
 from genlab.recipes import Recipe
@@ -75,17 +65,17 @@ class MAF(Flow):
         num_levels: int | None = None,
         transforms: Annotated[int, Setting("number of autoregressive layers", ge=1)] = 5,
         width: Annotated[int, Setting("units of each hidden layer of every MADE", ge=1)] = 64,
-        depth: Depth = 2,
+        depth: common.Depth = 2,
         order: Annotated[str, Setting(
             "variable order of successive layers: natural and reversed in turn, or random",
             choices=("reverse", "random"))] = "reverse",
-        actnorm: ActNormFlag = False,
-        activation: Activation = "relu",
-        scale_bound: ScaleBound = 3.0,
-        condition_size: ConditionSize = None,
-        conditional_base: ConditionalBase = False,
-        alpha: Alpha = 0.05,
-        order_seed: OrderSeed = 0,
+        actnorm: common.ActNormFlag = False,
+        activation: common.Activation = "relu",
+        scale_bound: common.ScaleBound = 3.0,
+        condition_size: common.ConditionSize = None,
+        conditional_base: common.ConditionalBase = False,
+        alpha: common.Alpha = 0.05,
+        order_seed: common.OrderSeed = 0,
     ) -> None:
         shape = tuple(int(s) for s in event_shape)
         d = 1
@@ -113,7 +103,7 @@ class MAF(Flow):
             )
         super().__init__(
             event_shape=shape,
-            bijections=flatten_to_vector(shape, from_data[::-1]),
+            bijections=common.flatten_to_vector(shape, from_data[::-1]),
             num_classes=num_classes,
             num_levels=num_levels,
             condition_size=condition_size,

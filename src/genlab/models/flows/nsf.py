@@ -12,18 +12,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from genlab.models.flows import common
 from genlab.models.flows.bijections import Bijection
-from genlab.models.flows.common import (
-    Activation,
-    ActNormFlag,
-    Alpha,
-    ConditionalBase,
-    ConditionSize,
-    Depth,
-    OrderSeed,
-    coupling_masks,
-    flatten_to_vector,
-)
 from genlab.models.flows.flow import Flow
 from genlab.models.flows.linear import LULinear
 from genlab.models.flows.normalization import ActNorm
@@ -79,7 +69,7 @@ class NSF(Flow):
         transforms: Annotated[int, Setting("number of spline coupling layers", ge=1)] = 4,
         width: Annotated[int, Setting(
             "units of each hidden layer of every coupling MLP", ge=1)] = 64,
-        depth: Depth = 2,
+        depth: common.Depth = 2,
         bins: Annotated[int, Setting("bins K of each rational-quadratic spline", ge=2)] = 8,
         bound: Annotated[float, Setting(
             "the splines act on [-bound, bound], identity outside", gt=0)] = 5.0,
@@ -88,12 +78,12 @@ class NSF(Flow):
             choices=("alternating", "random"))] = "alternating",
         lu: Annotated[bool, Setting(
             "an invertible LU linear map before every coupling (data side)")] = False,
-        actnorm: ActNormFlag = False,
-        activation: Activation = "relu",
-        condition_size: ConditionSize = None,
-        conditional_base: ConditionalBase = False,
-        alpha: Alpha = 0.05,
-        order_seed: OrderSeed = 0,
+        actnorm: common.ActNormFlag = False,
+        activation: common.Activation = "relu",
+        condition_size: common.ConditionSize = None,
+        conditional_base: common.ConditionalBase = False,
+        alpha: common.Alpha = 0.05,
+        order_seed: common.OrderSeed = 0,
     ) -> None:
         shape = tuple(int(s) for s in event_shape)
         d = 1
@@ -102,7 +92,7 @@ class NSF(Flow):
         generator = torch.Generator().manual_seed(order_seed)
         ctx = Flow.context_dim(num_classes, condition_size)
         from_data: list[Bijection] = []
-        for m in coupling_masks(d, transforms, mask, generator):
+        for m in common.coupling_masks(d, transforms, mask, generator):
             if actnorm:
                 from_data.append(ActNorm(d))
             if lu:
@@ -120,7 +110,7 @@ class NSF(Flow):
             )
         super().__init__(
             event_shape=shape,
-            bijections=flatten_to_vector(shape, from_data[::-1]),
+            bijections=common.flatten_to_vector(shape, from_data[::-1]),
             num_classes=num_classes,
             num_levels=num_levels,
             condition_size=condition_size,

@@ -14,19 +14,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from genlab.models.flows import common
 from genlab.models.flows.bijections import Bijection, Inverse
-from genlab.models.flows.common import (
-    Activation,
-    ActNormFlag,
-    Alpha,
-    ConditionalBase,
-    ConditionSize,
-    Depth,
-    OrderSeed,
-    ScaleBound,
-    coupling_masks,
-    flatten_to_vector,
-)
 from genlab.models.flows.coupling import (
     AffineCoupling,
     MaskedAffineCoupling,
@@ -94,35 +83,35 @@ class RealNVP(Flow):
         width: Annotated[int, Setting(
             "units of each hidden layer of every conditioner (conv channels for images)",
             ge=1)] = 64,
-        depth: Depth = 2,
+        depth: common.Depth = 2,
         mask: Annotated[str, Setting(
             "masks of vector couplings: alternating coordinates, or random halves "
             "complementary in pairs", choices=("alternating", "random"))] = "alternating",
-        actnorm: ActNormFlag = False,
-        activation: Activation = "relu",
-        scale_bound: ScaleBound = 3.0,
-        condition_size: ConditionSize = None,
-        conditional_base: ConditionalBase = False,
-        alpha: Alpha = 0.05,
-        order_seed: OrderSeed = 0,
+        actnorm: common.ActNormFlag = False,
+        activation: common.Activation = "relu",
+        scale_bound: common.ScaleBound = 3.0,
+        condition_size: common.ConditionSize = None,
+        conditional_base: common.ConditionalBase = False,
+        alpha: common.Alpha = 0.05,
+        order_seed: common.OrderSeed = 0,
     ) -> None:
         ctx = Flow.context_dim(num_classes, condition_size)
         shape = tuple(event_shape)
-        common = {"width": width, "depth": depth, "context_dim": ctx, "activation": activation,
-                  "scale_bound": scale_bound}
+        net = {"width": width, "depth": depth, "context_dim": ctx, "activation": activation,
+               "scale_bound": scale_bound}
         if len(shape) == 3:
-            chain = _image_chain(shape, transforms, actnorm, common)
+            chain = _image_chain(shape, transforms, actnorm, net)
         else:
             d = 1
             for s in shape:
                 d *= int(s)
             generator = torch.Generator().manual_seed(order_seed)
             from_data: list[Bijection] = []  # in the order the data meets them
-            for m in coupling_masks(d, transforms, mask, generator):
+            for m in common.coupling_masks(d, transforms, mask, generator):
                 if actnorm:
                     from_data.append(ActNorm(d))
-                from_data.append(AffineCoupling(m, **common))
-            chain = flatten_to_vector(shape, from_data[::-1])
+                from_data.append(AffineCoupling(m, **net))
+            chain = common.flatten_to_vector(shape, from_data[::-1])
         super().__init__(
             event_shape=shape,
             bijections=chain,
