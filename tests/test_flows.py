@@ -290,6 +290,55 @@ def test_config_errors() -> None:
         RealNVP(event_shape=(2,), conditional_base=True)
 
 
+def _randomised(model: Flow) -> Flow:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))  # away from the identity start
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RealNVP(event_shape=(2,), transforms=2, width=8, depth=1, actnorm=True),
+        lambda: MAF(event_shape=(3,), num_classes=2, transforms=2, width=8, depth=1,
+                    condition_size=2, conditional_base=True),
+        lambda: NSF(event_shape=(2,), transforms=2, width=8, depth=1, bins=4, lu=True),
+        lambda: Glow(event_shape=(1, 4, 4), scales=2, transforms=1, width=4, depth=1),
+    ],
+    ids=["realnvp", "maf-conditional", "nsf", "glow"],
+)
+def test_rsample_is_sample_with_gradients(make) -> None:
+    torch.manual_seed(0)
+    model = _randomised(make())
+    y = torch.arange(16) % 2 if model.conditional else None
+    g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    x = model.rsample(16, y, generator=g())
+    assert x.shape == (16, *model.event_shape) and x.requires_grad
+    assert torch.allclose(x, model.sample(16, y, generator=g()), rtol=1e-6, atol=1e-6)
+    (x**2).sum().backward()  # a loss on the samples reaches every parameter
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_rsample_of_discrete_data_is_the_sample_before_quantization() -> None:
+    torch.manual_seed(0)
+    levels = 17
+    model = _randomised(RealNVP(event_shape=(1, 4, 4), num_levels=levels, transforms=2,
+                                width=4, depth=1))
+    g = lambda: torch.Generator().manual_seed(6)  # noqa: E731
+    x = model.rsample(32, generator=g())
+    reach = levels * 0.05 / 0.9  # the logit margin alpha = 0.05 reaches past the cube's faces
+    assert x.requires_grad and x.min() >= -reach and x.max() <= levels + reach
+    assert not torch.equal(x, x.round())  # continuous values on the data scale
+    quantized = x.detach().floor().clamp(0, levels - 1)
+    assert torch.equal(quantized, model.sample(32, generator=g()))
+    x.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(ConfigError):
+        model.rsample(0)
+
+
 def test_digits_flow_reports_bits_per_dim_and_integer_samples() -> None:
     torch.manual_seed(0)
     digits = load_data("digits")

@@ -17,12 +17,17 @@ and a :class:`~.preprocess.Logit` bijection is appended to the chain, so
     \log P(x) \ge \mathbb E_\epsilon[\log p_u((x + \epsilon)/L)] - D \log L,
 
 the honest bound of ``genlab.data.transforms``; samples are quantized back to integers.
+
+:meth:`Flow.rsample` draws reparameterised samples: the same computation as ``sample`` with
+gradients kept, so a loss on the samples trains the flow's parameters.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -79,6 +84,8 @@ class Flow(GenerativeModel):
         torch.Size([5])
         >>> flow.sample(3).shape
         torch.Size([3, 2])
+        >>> flow.rsample(3).requires_grad
+        True
     """
 
     def __init__(
@@ -190,6 +197,36 @@ class Flow(GenerativeModel):
             x = quantize(x, self.num_levels)
         return x
 
+    def rsample(
+        self,
+        n: int,
+        y: Tensor | int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Draw ``n`` reparameterised samples, shape ``(n, *event_shape)``.
+
+        ``x = f(z)`` with ``z`` from the base, computed with gradients (as
+        ``torch.distributions`` ``rsample``): a loss on the samples back-propagates to the
+        flow's parameters. With the same seeded ``generator`` the values equal ``sample``'s.
+
+        For discrete data (``num_levels = L``) the samples are the continuous values before
+        quantization, on the data scale: ``L u``, with ``u`` the flow's point of the unit cube
+        (the logit margin ``alpha`` lets it reach ``alpha / (1 - 2 alpha)`` beyond either
+        face); ``sample`` returns ``floor(L u)`` clamped to ``[0, L - 1]``.
+
+        Arguments:
+            n: Number of samples (positive int).
+            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
+            generator: Source of the base noise.
+        """
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        x = self._push_forward(int(n), self._check_y(y, int(n)), generator, 1.0)
+        if self.num_levels is not None:
+            x = x * self.num_levels
+        return x
+
     def _push_forward(
         self, n: int, y: Tensor | None, generator: torch.Generator | None, temperature: float
     ) -> Tensor:
@@ -241,3 +278,22 @@ class Flow(GenerativeModel):
             self.transform.inverse_and_ladj(u, self.context(y))
         finally:
             self.train(was_training)
+
+    # ------------------------------------------------------------------ pictures
+    @classmethod
+    def figures(cls) -> dict[str, str]:
+        return {
+            "stages": "the inverse flow carrying data to the base distribution layer by "
+            "layer, before and after training",
+            "sampling": "base samples z pushed through the flow layer by layer to data, "
+            "before and after training",
+        }
+
+    def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
+        """Draw ``stages`` or ``sampling`` (:mod:`genlab.viz.flows`) of the run in ``run_dir``."""
+        from genlab.viz.flows import plot_flow_sampling, plot_flow_stages
+
+        drawers = {"stages": plot_flow_stages, "sampling": plot_flow_sampling}
+        if kind not in drawers:
+            return super().plot(kind, run_dir, out)
+        return [drawers[kind](run_dir, out)]
