@@ -58,7 +58,8 @@ def _cases() -> list[tuple[str, callable, tuple[int, ...], int]]:
         return Glow(event_shape=(1, 4, 4), scales=2, transforms=1, width=4, depth=1).transform
 
     def realnvp_image_transform():
-        return RealNVP(event_shape=(1, 4, 4), transforms=4, width=4, depth=1, actnorm=True).transform
+        flow = RealNVP(event_shape=(1, 4, 4), transforms=4, width=4, depth=1, actnorm=True)
+        return flow.transform
 
     return [
         (

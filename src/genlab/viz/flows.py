@@ -1,8 +1,9 @@
 r"""The course's flow pictures: data pushed through :math:`f^{-1}` to the Gaussian, and back.
 
-``plot_flow_stages`` (the ``stages`` figure) draws the inverse flow. Top row: the flow at step 0 (``init.safetensors``, written by ``genlab.fit``); bottom row:
-the trained flow (``model.safetensors``). Each row starts with the data and shows the points
-after each inverse map :math:`f_k^{-1}, \dots, f_1^{-1}`; the last panel is the latent
+``plot_flow_stages`` (the ``stages`` figure) draws the inverse flow. Top row: the flow at
+step 0 (``init.safetensors``, written by ``genlab.fit``); bottom row: the trained flow
+(``model.safetensors``). Each row starts with the data and shows the points after each
+inverse map :math:`f_k^{-1}, \dots, f_1^{-1}`; the last panel is the latent
 :math:`z = f^{-1}(x)`, with the 1- and 2-sigma circles of the standard Gaussian it should
 match after training. Points keep the colour of their data position, so one can follow them.
 
@@ -153,7 +154,8 @@ def plot_flow_stages(
     elif y is None:
         raise ConfigError("Expected labels for a conditional flow: pass a Dataset with y.")
     all_stages = [flow_stages(model, x, y) for _, model in rows]
-    return _draw(after, rows, all_stages, _stage_names(after, inverse=True), ("data x", "latent z"), latent_last=True,
+    return _draw(after, rows, all_stages, _stage_names(after, inverse=True),
+                 ("data x", "latent z"), latent_last=True,
                  title="data pushed through f^-1 layer by layer", out_png=out_png)
 
 

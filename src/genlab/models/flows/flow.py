@@ -148,7 +148,7 @@ class Flow(GenerativeModel):
     def base_sample(
         self, n: int, y: Tensor | None, generator: torch.Generator | None, temperature: float = 1.0
     ) -> Tensor:
-        """Draw ``n`` latents of shape ``(n, *event_shape)`` from the base (scaled by temperature)."""
+        """Draw ``n`` latents ``(n, *event_shape)`` from the base, scaled by ``temperature``."""
         eps = torch.randn(
             (n, self.event_dim), generator=generator, device=self.device, dtype=self.dtype
         )
