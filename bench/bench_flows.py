@@ -45,7 +45,8 @@ from genlab.data.toy2d import entropy
 from genlab.models.flows import NSF, Glow, RealNVP
 from genlab.train.callbacks import Callback
 
-LAYERS, HIDDEN, LR, BATCH = 8, (64, 64), 1e-3, 256
+TRANSFORMS, WIDTH, DEPTH, LR, BATCH = 8, 64, 2, 1e-3, 256
+HIDDEN = (WIDTH,) * DEPTH  # the peers' list of hidden sizes
 SAMPLE_REPEATS = 11
 
 
@@ -70,7 +71,7 @@ class Contender:
 
 
 def make_genlab() -> Contender:
-    model = RealNVP(event_shape=(2,), layers=LAYERS, hidden=list(HIDDEN))
+    model = RealNVP(event_shape=(2,), transforms=TRANSFORMS, width=WIDTH, depth=DEPTH)
     # The trainer's own objective (nats per dim) times D: the per-sample NLL it minimises.
     return Contender(
         "genlab (plain loop)",
@@ -90,7 +91,7 @@ def make_genlab_fused() -> Contender:
 
 def make_genlab_nsf() -> Contender:
     # Not the shared architecture: genlab's stronger option, for reference (--libs genlab-nsf).
-    model = NSF(event_shape=(2,), layers=4, hidden=list(HIDDEN), bins=8)
+    model = NSF(event_shape=(2,), transforms=4, width=WIDTH, depth=DEPTH, bins=8)
     return Contender(
         "genlab nsf (4 spline couplings)",
         model,
@@ -102,7 +103,7 @@ def make_genlab_nsf() -> Contender:
 def make_zuko() -> Contender:
     import zuko
 
-    flow = zuko.flows.RealNVP(features=2, transforms=LAYERS, hidden_features=HIDDEN)
+    flow = zuko.flows.RealNVP(features=2, transforms=TRANSFORMS, hidden_features=HIDDEN)
     return Contender("zuko", flow, lambda x: -flow().log_prob(x), lambda n: flow().sample((n,)))
 
 
@@ -126,7 +127,7 @@ def make_nflows() -> Contender:
 
     layers = [
         AffineCouplingTransform(torch.tensor([(j + i) % 2 for j in range(2)]), net)
-        for i in range(LAYERS)
+        for i in range(TRANSFORMS)
     ]
     flow = Flow(CompositeTransform(layers), StandardNormal([2]))
     return Contender("nflows", flow, lambda x: -flow.log_prob(x), lambda n: flow.sample(n))
@@ -136,7 +137,7 @@ def make_normflows() -> Contender:
     import normflows as nf
 
     layers = []
-    for _ in range(LAYERS):
+    for _ in range(TRANSFORMS):
         layers.append(nf.flows.AffineCouplingBlock(nf.nets.MLP([1, *HIDDEN, 2], init_zeros=True)))
         layers.append(nf.flows.Permute(2, mode="swap"))
     flow = nf.NormalizingFlow(nf.distributions.DiagGaussian(2, trainable=False), layers)
@@ -197,7 +198,7 @@ def run_toy(name: str, steps: int, libs: list[str], seed: int) -> dict[str, dict
         torch.manual_seed(seed)
         contenders.append(MAKERS[lib]())
     torch.manual_seed(seed)
-    fitted = RealNVP(event_shape=(2,), layers=LAYERS, hidden=list(HIDDEN))
+    fitted = RealNVP(event_shape=(2,), transforms=TRANSFORMS, width=WIDTH, depth=DEPTH)
     lockstep = Lockstep(contenders, data.x, seed)
     t0 = time.perf_counter()
     # genlab's defaults: Adam, peak lr 1e-3, cosine decay; the trainer batches on its own.
@@ -268,11 +269,15 @@ def run_digits(steps: int, seed: int) -> dict[str, dict[str, float]]:
     for label, make in (
         (
             "realnvp (6 couplings)",
-            lambda: RealNVP(event_shape=(1, 8, 8), num_levels=17, layers=6, hidden=[32, 32]),
+            lambda: RealNVP(
+                event_shape=(1, 8, 8), num_levels=17, transforms=6, width=32, depth=2
+            ),
         ),
         (
-            "glow (2 levels x 4 steps)",
-            lambda: Glow(event_shape=(1, 8, 8), num_levels=17, levels=2, steps=4, hidden=[32, 32]),
+            "glow (2 scales x 4 transforms)",
+            lambda: Glow(
+                event_shape=(1, 8, 8), num_levels=17, scales=2, transforms=4, width=32, depth=2
+            ),
         ),
     ):
         torch.manual_seed(seed)
@@ -315,7 +320,7 @@ def report(toy: dict, digits: dict, args: argparse.Namespace, command: str) -> s
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s), genlab {genlab.__version__}. "
         f"Steps: {args.steps} per library (lockstep), batch {BATCH}, Adam lr {LR}, "
-        f"{LAYERS} affine couplings, MLP hidden {list(HIDDEN)}, seed {args.seed}.",
+        f"{TRANSFORMS} affine couplings, MLP width {WIDTH}, depth {DEPTH}, seed {args.seed}.",
         "",
     ]
     for name, res in toy.items():

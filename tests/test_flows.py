@@ -42,7 +42,7 @@ def moons() -> Dataset:
 @pytest.fixture(scope="module")
 def trained(moons) -> RealNVP:
     torch.manual_seed(0)
-    model = RealNVP(event_shape=(2,), layers=4, hidden=[32, 32])
+    model = RealNVP(event_shape=(2,), transforms=4, width=32, depth=2)
     fit(model, moons, steps=300, batch_size=256, lr=3e-3, seed=0, progress=False)
     return model.eval()
 
@@ -113,7 +113,7 @@ def test_samples_follow_log_prob(trained) -> None:
 @pytest.mark.parametrize("cls", [RealNVP, MAF, NSF])
 def test_extreme_inputs_are_finite_or_a_clear_error(cls, moons) -> None:
     torch.manual_seed(0)
-    model = cls(event_shape=(2,), layers=4, hidden=[32, 32])
+    model = cls(event_shape=(2,), transforms=4, width=32, depth=2)
     fit(model, moons, steps=100, batch_size=256, progress=False)
     model.eval()
     angles = torch.linspace(0, 2 * math.pi, 17)[:-1]
@@ -130,7 +130,7 @@ def test_extreme_inputs_are_finite_or_a_clear_error(cls, moons) -> None:
 
 def test_nsf_out_of_domain_is_finite_with_finite_gradients() -> None:
     torch.manual_seed(0)
-    model = NSF(event_shape=(2,), layers=2, hidden=[16], bins=4, bound=3.0)
+    model = NSF(event_shape=(2,), transforms=2, width=16, depth=1, bins=4, bound=3.0)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.5 * torch.randn_like(p))  # a non-identity spline
@@ -150,7 +150,7 @@ def test_nsf_out_of_domain_is_finite_with_finite_gradients() -> None:
 
 def test_actnorm_flag_survives_save_and_load(moons, tmp_path) -> None:
     torch.manual_seed(0)
-    model = RealNVP(event_shape=(2,), layers=2, hidden=[8], actnorm=True)
+    model = RealNVP(event_shape=(2,), transforms=2, width=8, depth=1, actnorm=True)
     model.initialize(moons)
     actnorms = [m for m in model.modules() if isinstance(m, ActNorm)]
     assert actnorms and all(bool(m.initialized) for m in actnorms)
@@ -190,7 +190,7 @@ def test_discrete_bound_is_honest() -> None:
     """
     torch.manual_seed(0)
     levels = 4
-    model = RealNVP(event_shape=(2,), num_levels=levels, layers=2, hidden=[8])
+    model = RealNVP(event_shape=(2,), num_levels=levels, transforms=2, width=8, depth=1)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -219,7 +219,7 @@ def test_conditional_flow_uses_the_label() -> None:
     y = torch.arange(n) % 2
     x = torch.randn(n, 2) * 0.3 + torch.where(y[:, None] == 0, -2.0, 2.0)
     data = Dataset(x=x, y=y, num_classes=2, name="two-blobs")
-    model = RealNVP(event_shape=(2,), num_classes=2, layers=4, hidden=[32, 32])
+    model = RealNVP(event_shape=(2,), num_classes=2, transforms=4, width=32, depth=2)
     fit(model, data, steps=300, batch_size=256, lr=3e-3, progress=False)
     for label, centre in ((0, -2.0), (1, 2.0)):
         s = model.sample(2000, label, generator=torch.Generator().manual_seed(label))
@@ -244,9 +244,9 @@ def test_sampling_options_and_determinism(trained) -> None:
 def test_flow_composed_from_python() -> None:
     torch.manual_seed(0)
     bijections = [
-        AffineCoupling(alternating_mask(3, 0), hidden=[16]),
+        AffineCoupling(alternating_mask(3, 0), width=16, depth=1),
         LULinear(3),
-        Inverse(MaskedAutoregressive(3, hidden=[16])),  # an IAF layer: fast sampling
+        Inverse(MaskedAutoregressive(3, width=16, depth=1)),  # an IAF layer: fast sampling
         ActNorm(3),
     ]
     flow = Flow(event_shape=(3,), bijections=bijections)
@@ -266,30 +266,83 @@ def test_flow_composed_from_python() -> None:
 
 
 def test_config_errors() -> None:
-    with pytest.raises(ConfigError):
-        RealNVP(event_shape=(2,), layers=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="Expected transforms to be an int >= 1, but found 0"):
+        RealNVP(event_shape=(2,), transforms=0)
+    with pytest.raises(ConfigError, match="Expected mask to be one of 'alternating', 'random'"):
         RealNVP(event_shape=(2,), mask="diagonal")
     with pytest.raises(ConfigError):
         RealNVP(event_shape=(1,))  # nothing to couple
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="Expected bins to be an int >= 2, but found 1"):
         NSF(event_shape=(2,), bins=1)
     with pytest.raises(ConfigError):
-        Glow(event_shape=(1, 6, 6), levels=2)  # 6 is not divisible by 4
+        Glow(event_shape=(1, 6, 6), scales=2)  # 6 is not divisible by 4
     with pytest.raises(ConfigError):
         Glow(event_shape=(64,))
-    with pytest.raises(ConfigError):
-        RealNVP(event_shape=(2,), hidden=[])
+    with pytest.raises(ConfigError, match="Expected depth to be an int >= 1, but found 0"):
+        RealNVP(event_shape=(2,), depth=0)
+    with pytest.raises(ConfigError, match="Expected alpha to be a number in"):
+        MAF(event_shape=(2,), alpha=0.5)
+    with pytest.raises(ConfigError, match="Expected condition_size to be an int >= 1 or None"):
+        NSF(event_shape=(2,), num_classes=2, condition_size=0)
     with pytest.raises(ConfigError):
         MAF(event_shape=(2,), order="sideways")
     with pytest.raises(ConfigError):
         RealNVP(event_shape=(2,), conditional_base=True)
 
 
+def _randomised(model: Flow) -> Flow:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))  # away from the identity start
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RealNVP(event_shape=(2,), transforms=2, width=8, depth=1, actnorm=True),
+        lambda: MAF(event_shape=(3,), num_classes=2, transforms=2, width=8, depth=1,
+                    condition_size=2, conditional_base=True),
+        lambda: NSF(event_shape=(2,), transforms=2, width=8, depth=1, bins=4, lu=True),
+        lambda: Glow(event_shape=(1, 4, 4), scales=2, transforms=1, width=4, depth=1),
+    ],
+    ids=["realnvp", "maf-conditional", "nsf", "glow"],
+)
+def test_rsample_is_sample_with_gradients(make) -> None:
+    torch.manual_seed(0)
+    model = _randomised(make())
+    y = torch.arange(16) % 2 if model.conditional else None
+    g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    x = model.rsample(16, y, generator=g())
+    assert x.shape == (16, *model.event_shape) and x.requires_grad
+    assert torch.allclose(x, model.sample(16, y, generator=g()), rtol=1e-6, atol=1e-6)
+    (x**2).sum().backward()  # a loss on the samples reaches every parameter
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_rsample_of_discrete_data_is_the_sample_before_quantization() -> None:
+    torch.manual_seed(0)
+    levels = 17
+    model = _randomised(RealNVP(event_shape=(1, 4, 4), num_levels=levels, transforms=2,
+                                width=4, depth=1))
+    g = lambda: torch.Generator().manual_seed(6)  # noqa: E731
+    x = model.rsample(32, generator=g())
+    reach = levels * 0.05 / 0.9  # the logit margin alpha = 0.05 reaches past the cube's faces
+    assert x.requires_grad and x.min() >= -reach and x.max() <= levels + reach
+    assert not torch.equal(x, x.round())  # continuous values on the data scale
+    quantized = x.detach().floor().clamp(0, levels - 1)
+    assert torch.equal(quantized, model.sample(32, generator=g()))
+    x.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(ConfigError):
+        model.rsample(0)
+
+
 def test_digits_flow_reports_bits_per_dim_and_integer_samples() -> None:
     torch.manual_seed(0)
     digits = load_data("digits")
-    model = Glow(event_shape=(1, 8, 8), num_levels=17, levels=2, steps=1, hidden=[8])
+    model = Glow(event_shape=(1, 8, 8), num_levels=17, scales=2, transforms=1, width=8, depth=1)
     fit(model, digits, steps=30, batch_size=64, progress=False)
     model.eval()
     bpd = model.bits_per_dim(digits.x[:100]).mean().item()

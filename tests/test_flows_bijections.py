@@ -55,55 +55,56 @@ def _cases() -> list[tuple[str, callable, tuple[int, ...], int]]:
     g = torch.Generator().manual_seed(0)
 
     def glow_transform():
-        return Glow(event_shape=(1, 4, 4), levels=2, steps=1, hidden=[4]).transform
+        return Glow(event_shape=(1, 4, 4), scales=2, transforms=1, width=4, depth=1).transform
 
     def realnvp_image_transform():
-        return RealNVP(event_shape=(1, 4, 4), layers=4, hidden=[4], actnorm=True).transform
+        flow = RealNVP(event_shape=(1, 4, 4), transforms=4, width=4, depth=1, actnorm=True)
+        return flow.transform
 
     return [
         (
             "affine-alternating",
-            lambda: AffineCoupling(alternating_mask(5, 0), hidden=[8]),
+            lambda: AffineCoupling(alternating_mask(5, 0), width=8, depth=1),
             (5,),
             0,
         ),
         (
             "affine-alternating-odd",
-            lambda: AffineCoupling(alternating_mask(5, 1), hidden=[8]),
+            lambda: AffineCoupling(alternating_mask(5, 1), width=8, depth=1),
             (5,),
             0,
         ),
-        ("affine-2d", lambda: AffineCoupling(alternating_mask(2, 1), hidden=[8]), (2,), 0),
+        ("affine-2d", lambda: AffineCoupling(alternating_mask(2, 1), width=8, depth=1), (2,), 0),
         (
             "affine-interleaved",
-            lambda: AffineCoupling(alternating_mask(6, 1), hidden=[8]),
+            lambda: AffineCoupling(alternating_mask(6, 1), width=8, depth=1),
             (6,),
             0,
         ),
-        ("affine-halves", lambda: AffineCoupling(torch.arange(5) >= 2, hidden=[8]), (5,), 0),
+        ("affine-halves", lambda: AffineCoupling(torch.arange(5) >= 2, width=8, depth=1), (5,), 0),
         (
             "affine-random-ctx",
-            lambda: AffineCoupling(random_mask(5, g), hidden=[8], context_dim=CTX),
+            lambda: AffineCoupling(random_mask(5, g), width=8, depth=1, context_dim=CTX),
             (5,),
             CTX,
         ),
         (
             "checkerboard",
-            lambda: MaskedAffineCoupling(checkerboard_mask((2, 4, 4), 0), hidden_channels=4),
+            lambda: MaskedAffineCoupling(checkerboard_mask((2, 4, 4), 0), width=4),
             (2, 4, 4),
             0,
         ),
         (
             "checkerboard-ctx",
             lambda: MaskedAffineCoupling(
-                checkerboard_mask((1, 4, 4), 1), hidden_channels=4, context_dim=CTX
+                checkerboard_mask((1, 4, 4), 1), width=4, context_dim=CTX
             ),
             (1, 4, 4),
             CTX,
         ),
         (
             "channel",
-            lambda: MaskedAffineCoupling(channel_mask((4, 2, 2), 1), hidden_channels=4),
+            lambda: MaskedAffineCoupling(channel_mask((4, 2, 2), 1), width=4),
             (4, 2, 2),
             0,
         ),
@@ -112,18 +113,18 @@ def _cases() -> list[tuple[str, callable, tuple[int, ...], int]]:
         ("permutation", lambda: Permutation(torch.tensor([2, 0, 3, 1])), (4,), 0),
         ("lu-vector", lambda: LULinear(4), (4,), 0),
         ("lu-1x1-conv", lambda: LULinear(3), (3, 2, 2), 0),
-        ("maf", lambda: MaskedAutoregressive(4, hidden=[8], order=[2, 0, 3, 1]), (4,), 0),
-        ("maf-ctx", lambda: MaskedAutoregressive(4, hidden=[8], context_dim=CTX), (4,), CTX),
+        ("maf", lambda: MaskedAutoregressive(4, width=8, depth=1, order=[2, 0, 3, 1]), (4,), 0),
+        ("maf-ctx", lambda: MaskedAutoregressive(4, width=8, depth=1, context_dim=CTX), (4,), CTX),
         (
             "spline",
-            lambda: SplineCoupling(alternating_mask(4, 0), bins=5, bound=2.0, hidden=[8]),
+            lambda: SplineCoupling(alternating_mask(4, 0), bins=5, bound=2.0, width=8, depth=1),
             (4,),
             0,
         ),
         (
             "spline-ctx",
             lambda: SplineCoupling(
-                random_mask(4, g), bins=4, bound=2.0, hidden=[8], context_dim=CTX
+                random_mask(4, g), bins=4, bound=2.0, width=8, depth=1, context_dim=CTX
             ),
             (4,),
             CTX,
@@ -132,11 +133,11 @@ def _cases() -> list[tuple[str, callable, tuple[int, ...], int]]:
         ("reshape", lambda: Reshape((1, 2, 2), (4,)), (1, 2, 2), 0),
         ("squeeze", lambda: Squeeze(), (4, 1, 2), 0),
         ("factor-out", lambda: FactorOut(LULinear(2), 2), (3, 2, 2), 0),
-        ("inverse-maf", lambda: Inverse(MaskedAutoregressive(3, hidden=[8])), (3,), 0),
+        ("inverse-maf", lambda: Inverse(MaskedAutoregressive(3, width=8, depth=1)), (3,), 0),
         (
             "compose",
             lambda: Compose(
-                [ActNorm(3), LULinear(3), AffineCoupling(alternating_mask(3, 0), hidden=[8])]
+                [ActNorm(3), LULinear(3), AffineCoupling(alternating_mask(3, 0), width=8, depth=1)]
             ),
             (3,),
             0,
@@ -188,7 +189,7 @@ def test_bijection_roundtrip_and_log_det(name, make, shape, ctx) -> None:
 def test_context_changes_the_map() -> None:
     # A conditional layer that ignored its context would pass the tests above; this one fails it.
     torch.manual_seed(0)
-    bij = AffineCoupling(alternating_mask(4, 0), hidden=[8], context_dim=2).double()
+    bij = AffineCoupling(alternating_mask(4, 0), width=8, depth=1, context_dim=2).double()
     _randomise(bij, seed=1)
     z = torch.randn(2, 4, dtype=torch.float64)
     c0 = torch.tensor([[1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)

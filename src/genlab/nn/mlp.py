@@ -6,14 +6,13 @@ the identity map (a stable start, as in Glow).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.base import check_choice
-from genlab.errors import ConfigError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -35,24 +34,14 @@ _FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-def check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
-    """Validate a list of hidden sizes (positive ints, at least one)."""
-    try:
-        sizes = tuple(int(h) for h in hidden)
-    except (TypeError, ValueError):
-        raise ConfigError(f"Expected hidden to be a list of ints, but found {hidden!r}.") from None
-    if not sizes or any(h < 1 for h in sizes):
-        raise ConfigError(f"Expected hidden to be non-empty positive sizes, but found {hidden!r}.")
-    return sizes
-
-
 class MLP(nn.Module):
-    """Fully connected network ``[x, context] -> out`` with ``len(hidden)`` hidden layers.
+    """Fully connected network ``[x, context] -> out`` with ``depth`` hidden layers.
 
     Arguments:
         in_features: Size of ``x``.
         out_features: Size of the output.
-        hidden: Hidden layer sizes, e.g. ``(64, 64)``.
+        width: Units of each hidden layer.
+        depth: Number of hidden layers (0: one linear map).
         context_dim: Size of the context appended to ``x`` (0 for none).
         activation: One of ``relu, leaky_relu, elu, silu, tanh``.
     """
@@ -62,13 +51,14 @@ class MLP(nn.Module):
         in_features: int,
         out_features: int,
         *,
-        hidden: Sequence[int] = (64, 64),
+        width: int = 64,
+        depth: int = 2,
         context_dim: int = 0,
         activation: str = "relu",
     ) -> None:
         super().__init__()
         check_choice("activation", activation, ACTIVATIONS)
-        sizes = [in_features + context_dim, *check_hidden(hidden), out_features]
+        sizes = [in_features + context_dim, *[width] * depth, out_features]
         self.linears = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )

@@ -1,14 +1,20 @@
-r"""The course's inverse-flow picture: data pushed through :math:`f^{-1}` to the Gaussian.
+r"""The course's flow pictures: data pushed through :math:`f^{-1}` to the Gaussian, and back.
 
-Top row: the flow at step 0 (``init.safetensors``, written by ``genlab.fit``); bottom row:
-the trained flow (``model.safetensors``). Each row starts with the data and shows the points
-after each inverse map :math:`f_k^{-1}, \dots, f_1^{-1}`; the last panel is the latent
+``plot_flow_stages`` (the ``stages`` figure) draws the inverse flow. Top row: the flow at
+step 0 (``init.safetensors``, written by ``genlab.fit``); bottom row: the trained flow
+(``model.safetensors``). Each row starts with the data and shows the points after each
+inverse map :math:`f_k^{-1}, \dots, f_1^{-1}`; the last panel is the latent
 :math:`z = f^{-1}(x)`, with the 1- and 2-sigma circles of the standard Gaussian it should
 match after training. Points keep the colour of their data position, so one can follow them.
 
 For data with more than two dimensions (digits) every stage is shown through the same fixed
 random orthonormal projection to 2-D; a standard Gaussian in D dimensions projects to a
 standard Gaussian in 2-D, so the last panel is comparable too.
+
+``plot_flow_sampling`` (the ``sampling`` figure) draws the other direction, the way samples
+are made: base draws :math:`z` pushed through :math:`f_1, \dots, f_k` one map at a time,
+coloured by their latent position, before and after training. For discrete data the last
+panel is the flow's point of the unit cube, before quantization.
 """
 
 from __future__ import annotations
@@ -40,6 +46,17 @@ def flow_stages(model: Any, x: Tensor, y: Tensor | None = None) -> list[Tensor]:
     with torch.no_grad():
         u, _ = model._dequantize(x)
         stages = model.transform.inverse_stages(u, model.context(y))
+    return [s.reshape(s.shape[0], -1) for s in stages]  # each (n, D)
+
+
+def sampling_stages(
+    model: Any, n: int, y: Tensor | None = None, *, generator: torch.Generator | None = None
+) -> list[Tensor]:
+    """Base samples ``z`` pushed through each map of the flow: ``k + 1`` tensors ``(n, D)``."""
+    model.eval()
+    with torch.no_grad():
+        z = model.base_sample(n, y, generator)
+        stages = model.transform.forward_stages(z, model.context(y))
     return [s.reshape(s.shape[0], -1) for s in stages]  # each (n, D)
 
 
@@ -82,6 +99,24 @@ def _run_data(run_dir: Path, model: Any) -> tuple[Tensor, Tensor | None]:
     return data.x[:MAX_POINTS], data.y[:MAX_POINTS] if data.y is not None else None
 
 
+def _load_rows(run_dir: Path) -> tuple[Any, list[tuple[str, Any]]]:
+    """The trained flow of a run and the rows to draw: before (if saved) and after training."""
+    from genlab.models.flows.flow import Flow
+    from genlab.train.checkpoint import load
+
+    after = load(run_dir)
+    if not isinstance(after, Flow):
+        raise ConfigError(
+            f"Expected a flow run (realnvp, maf, nsf, glow), but {run_dir} holds "
+            f"{type(after).__name__}."
+        )
+    rows = []
+    if (run_dir / "init.safetensors").is_file():
+        rows.append(("before training", load(run_dir, weights="init.safetensors")))
+    rows.append(("after training", after))
+    return after, rows
+
+
 def plot_flow_stages(
     run_dir: str | os.PathLike[str],
     out_png: str | os.PathLike[str],
@@ -105,20 +140,8 @@ def plot_flow_stages(
         ConfigError: the run is not a flow, or its data cannot be found.
         CheckpointError: the run folder is incomplete.
     """
-    from genlab.models.flows.flow import Flow
-    from genlab.train.checkpoint import load
-
     run_dir = Path(run_dir)
-    after = load(run_dir)
-    if not isinstance(after, Flow):
-        raise ConfigError(
-            f"Expected a flow run (realnvp, maf, nsf, glow), but {run_dir} holds "
-            f"{type(after).__name__}."
-        )
-    rows = []
-    if (run_dir / "init.safetensors").is_file():
-        rows.append(("before training", load(run_dir, weights="init.safetensors")))
-    rows.append(("after training", after))
+    after, rows = _load_rows(run_dir)
     if data is None:
         x, y = _run_data(run_dir, after)
     elif hasattr(data, "x"):
@@ -130,16 +153,67 @@ def plot_flow_stages(
         y = None
     elif y is None:
         raise ConfigError("Expected labels for a conditional flow: pass a Dataset with y.")
-
-    projection = _projection(after.event_dim)
     all_stages = [flow_stages(model, x, y) for _, model in rows]
+    return _draw(after, rows, all_stages, _stage_names(after, inverse=True),
+                 ("data x", "latent z"), latent_last=True,
+                 title="data pushed through f^-1 layer by layer", out_png=out_png)
+
+
+def plot_flow_sampling(
+    run_dir: str | os.PathLike[str],
+    out_png: str | os.PathLike[str],
+    *,
+    n: int = MAX_POINTS,
+    seed: int = 0,
+) -> Path:
+    """Draw base samples pushed through a trained flow run, before and after training.
+
+    Arguments:
+        run_dir: A run folder written by ``genlab.fit(..., out=...)`` or ``genlab train``.
+        out_png: Path of the PNG to write.
+        n: Number of base samples (the same draws in both rows).
+        seed: Seed of the base samples.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: the run is not a flow.
+        CheckpointError: the run folder is incomplete.
+    """
+    after, rows = _load_rows(Path(run_dir))
+    y = None
+    if after.conditional:
+        y = torch.arange(n, device=after.device) % after.num_classes  # every class in turn
+    all_stages = [
+        sampling_stages(model, n, y, generator=torch.Generator().manual_seed(seed))
+        for _, model in rows
+    ]
+    return _draw(after, rows, all_stages, _stage_names(after), ("latent z", "sample x"),
+                 latent_last=False, title="base samples pushed through f layer by layer",
+                 out_png=out_png)
+
+
+def _draw(
+    after: Any,
+    rows: list[tuple[str, Any]],
+    all_stages: list[list[Tensor]],
+    names: list[str],
+    ends: tuple[str, str],
+    *,
+    latent_last: bool,
+    title: str,
+    out_png: str | os.PathLike[str],
+) -> Path:
+    """One row of panels per training state; the latent panel gets the Gaussian's circles."""
+    projection = _projection(after.event_dim)
     panels = _pick(len(all_stages[0]))
-    data_2d = all_stages[0][0].numpy() @ projection  # (n, 2)
-    colour = data_2d[:, 0] + 0.5 * data_2d[:, 1]  # a colour per point, from its data position
+    first_2d = all_stages[0][0].numpy() @ projection  # (n, 2)
+    colour = first_2d[:, 0] + 0.5 * first_2d[:, 1]  # a colour per point, from where it starts
+    latent = len(all_stages[0]) - 1 if latent_last else 0
 
     size = 220
     fig = new_figure(size * len(panels), size * len(rows) + 40)
-    layer_names = _stage_names(after)
     for r, ((label, _), stages) in enumerate(zip(rows, all_stages, strict=True)):
         for c, k in enumerate(panels):
             ax = fig.add_subplot(len(rows), len(panels), r * len(panels) + c + 1)
@@ -147,7 +221,7 @@ def plot_flow_stages(
             if not np.isfinite(p).all():
                 p = np.where(np.isfinite(p), p, np.nan)
             ax.scatter(p[:, 0], p[:, 1], c=colour, s=2, cmap="viridis", linewidths=0)
-            if k == len(stages) - 1:
+            if k == latent:
                 t = np.linspace(0, 2 * math.pi, 200)
                 for radius in (1.0, 2.0):
                     ax.plot(radius * np.cos(t), radius * np.sin(t), "r-", lw=0.8)
@@ -158,26 +232,28 @@ def plot_flow_stages(
             ax.set_ylim(*limits[2:])
             ax.set_xticks([])
             ax.set_yticks([])
-            title = "data x" if k == 0 else ("latent z" if k == len(stages) - 1 else "")
-            title = title or f"after {layer_names[k - 1]}"
-            ax.set_title(title, fontsize=7)
+            name = ends[0] if k == 0 else (ends[1] if k == len(stages) - 1 else "")
+            ax.set_title(name or f"after {names[k - 1]}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
     projected = "" if after.event_dim == 2 else " (fixed random 2-D projection)"
-    fig.suptitle(f"{after.name}: data pushed through f^-1 layer by layer{projected}", fontsize=9)
+    fig.suptitle(f"{after.name}: {title}{projected}", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, out_png)
 
 
-def _stage_names(model: Any) -> list[str]:
-    """Names of the inverse maps in the order the data meets them."""
-    names = [type(b).__name__ for b in reversed(model.transform.bijections)]
+def _stage_names(model: Any, *, inverse: bool = False) -> list[str]:
+    """Names of the maps in the order the latent meets them, or of their inverses in the
+    order the data meets them."""
+    bijections = list(model.transform.bijections)
+    names = [type(b).__name__ for b in (bijections[::-1] if inverse else bijections)]
+    suffix = "^-1" if inverse else ""
     counts: dict[str, int] = {}
     out = []
     for n in names:
         counts[n] = counts.get(n, 0) + 1
-        out.append(f"{n}^-1 #{counts[n]}")
+        out.append(f"{n}{suffix} #{counts[n]}")
     return out
 
 
-__all__ = ["flow_stages", "plot_flow_stages"]
+__all__ = ["flow_stages", "plot_flow_sampling", "plot_flow_stages", "sampling_stages"]

@@ -20,13 +20,14 @@ from genlab.models.flows.flow import Flow
 from genlab.models.flows.glow import Glow
 from genlab.models.flows.linear import LULinear, Permutation
 from genlab.models.flows.maf import MAF
-from genlab.models.flows.nets import MADE, MLP, ConvNet
+from genlab.models.flows.nets import MADE, ConvNet
 from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.nsf import NSF
 from genlab.models.flows.preprocess import Logit
 from genlab.models.flows.realnvp import RealNVP
 from genlab.models.flows.reshape import FactorOut, Reshape, Squeeze
 from genlab.models.flows.spline import SplineCoupling, rational_quadratic_spline
+from genlab.nn.mlp import MLP
 
 __all__ = [
     "MADE",

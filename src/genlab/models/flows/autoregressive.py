@@ -30,7 +30,8 @@ class MaskedAutoregressive(Bijection):
 
     Arguments:
         features: D.
-        hidden: Hidden sizes of the MADE.
+        width: Units of each hidden layer of the MADE.
+        depth: Number of hidden layers of the MADE.
         context_dim: Size of the context (0 for none).
         order: Autoregressive position of each input (a permutation of ``range(D)``);
             default ``0..D-1``. Saved with the model as the MADE's mask buffers.
@@ -42,7 +43,8 @@ class MaskedAutoregressive(Bijection):
         self,
         features: int,
         *,
-        hidden: Sequence[int] = (64, 64),
+        width: int = 64,
+        depth: int = 2,
         context_dim: int = 0,
         order: Sequence[int] | None = None,
         activation: str = "relu",
@@ -52,7 +54,8 @@ class MaskedAutoregressive(Bijection):
         self.made = MADE(
             features,
             2,
-            hidden=hidden,
+            width=width,
+            depth=depth,
             context_dim=context_dim,
             order=order,
             activation=activation,

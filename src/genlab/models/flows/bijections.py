@@ -145,6 +145,20 @@ class Compose(Bijection):
             stages.append(x)
         return stages
 
+    @torch.no_grad()
+    def forward_stages(self, z: Tensor, context: Tensor | None = None) -> list[Tensor]:
+        """Latents pushed through :math:`f_1, \\dots, f_k` one map at a time.
+
+        Returns:
+            ``k + 1`` tensors: ``z`` itself, then the output of each map, the last one being
+            the data-space sample. Used by the sampling picture.
+        """
+        stages = [z]
+        for f in self.bijections:
+            z = f(z, context)
+            stages.append(z)
+        return stages
+
 
 def sum_except_batch(t: Tensor) -> Tensor:
     """Sum a tensor of shape ``(n, ...)`` over all but the first dimension; shape ``(n,)``."""

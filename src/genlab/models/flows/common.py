@@ -1,48 +1,57 @@
-"""Helpers the registered flows share: argument checks and vector layouts."""
+"""Helpers the registered flows share: declared settings and vector layouts."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from genlab.errors import ConfigError
 from genlab.models.flows.bijections import Bijection
 from genlab.models.flows.coupling import alternating_mask, random_mask
-from genlab.models.flows.nets import check_hidden
+from genlab.models.flows.flow import Alpha, ConditionalBase, ConditionSize
 from genlab.models.flows.reshape import Reshape
+from genlab.nn.mlp import ACTIVATIONS
+from genlab.settings import Annotated, Setting
 
+__all__ = [
+    "ActNormFlag",
+    "Activation",
+    "Alpha",
+    "ConditionSize",
+    "ConditionalBase",
+    "Depth",
+    "OrderSeed",
+    "ScaleBound",
+    "coupling_masks",
+    "flatten_to_vector",
+]
 
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Raise ConfigError unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"Expected {name} to be an int >= {minimum}, but found {value!r}.")
-    return value
-
-
-def check_float(name: str, value: Any, low: float = 0.0) -> float:
-    """Raise ConfigError unless ``value`` is a number > ``low``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
-        raise ConfigError(f"Expected {name} > {low:g}, but found {value!r}.")
-    return float(value)
+Activation = Annotated[str, Setting(
+    "activation of the conditioner networks", choices=tuple(ACTIVATIONS))]
+ActNormFlag = Annotated[bool, Setting("an ActNorm before every transform (data side)")]
+ScaleBound = Annotated[float, Setting(
+    "bound of the soft-clamped log-scale: one transform stretches by at most e^bound", gt=0)]
+Depth = Annotated[int, Setting("hidden layers of every conditioner network", ge=1)]
+OrderSeed = Annotated[int, Setting(
+    "seed of the random masks or orders drawn at construction (saved with the model)")]
 
 
 def coupling_masks(
-    features: int, layers: int, kind: str, generator: torch.Generator
+    features: int, transforms: int, kind: str, generator: torch.Generator
 ) -> list[torch.Tensor]:
-    """One mask per coupling layer: ``alternating`` parities or ``random`` halves."""
+    """One mask per coupling: ``alternating`` parities or ``random`` halves."""
     if features < 2:
         raise ConfigError(
             f"Expected at least 2 dimensions for a coupling flow, but found event of {features}."
         )
     if kind == "alternating":
-        return [alternating_mask(features, i % 2) for i in range(layers)]
+        return [alternating_mask(features, i % 2) for i in range(transforms)]
     masks = []
-    for i in range(layers):
-        # Even layers draw a random half; odd layers take its complement, so that every
-        # coordinate is transformed once per pair of layers.
+    for i in range(transforms):
+        # Even couplings draw a random half; odd ones take its complement, so that every
+        # coordinate is transformed once per pair of couplings.
         masks.append(random_mask(features, generator) if i % 2 == 0 else ~masks[-1])
     return masks
 
@@ -54,8 +63,3 @@ def flatten_to_vector(event_shape: Sequence[int], chain: list[Bijection]) -> lis
         return chain
     flat = (math.prod(shape),)
     return [Reshape(shape, flat), *chain, Reshape(flat, shape)]
-
-
-def hidden_sizes(hidden: Sequence[int]) -> tuple[int, ...]:
-    """Validated hidden sizes as a tuple."""
-    return check_hidden(hidden)

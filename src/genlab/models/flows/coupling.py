@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 from genlab.models.flows.bijections import Bijection, sum_except_batch
-from genlab.models.flows.nets import MLP, ConvNet
+from genlab.models.flows.nets import ConvNet
+from genlab.nn.mlp import MLP
 
 
 def soft_clamp(s: Tensor, bound: float) -> Tensor:
@@ -136,7 +137,8 @@ class AffineCoupling(Bijection):
 
     Arguments:
         mask: Bool tensor of shape ``(D,)``, True for kept coordinates (at least one of each).
-        hidden: Hidden sizes of the MLP computing ``[s, t]``.
+        width: Units of each hidden layer of the MLP computing ``[s, t]``.
+        depth: Number of hidden layers of the MLP.
         context_dim: Size of the context fed to the MLP (0 for none).
         activation: Activation of the MLP.
         scale_bound: Bound ``b`` of the soft-clamped log-scale ``s``.
@@ -146,7 +148,8 @@ class AffineCoupling(Bijection):
         self,
         mask: Tensor,
         *,
-        hidden: Sequence[int] = (64, 64),
+        width: int = 64,
+        depth: int = 2,
         context_dim: int = 0,
         activation: str = "relu",
         scale_bound: float = 3.0,
@@ -157,7 +160,8 @@ class AffineCoupling(Bijection):
         self.net = MLP(
             d_kept,
             2 * d_changed,
-            hidden=hidden,
+            width=width,
+            depth=depth,
             context_dim=context_dim,
             activation=activation,
         )
@@ -188,8 +192,8 @@ class MaskedAffineCoupling(Bijection):
 
     Arguments:
         mask: Bool tensor of shape ``(c, h, w)``, True for kept pixels.
-        hidden_channels: Width of the conv net.
-        hidden_layers: Depth of the conv net.
+        width: Channels of each hidden layer of the conv net.
+        depth: Number of hidden layers of the conv net.
         context_dim: Size of the context, broadcast over pixels (0 for none).
         activation: Activation of the conv net.
         scale_bound: Bound of the soft-clamped log-scale.
@@ -199,8 +203,8 @@ class MaskedAffineCoupling(Bijection):
         self,
         mask: Tensor,
         *,
-        hidden_channels: int = 32,
-        hidden_layers: int = 2,
+        width: int = 32,
+        depth: int = 2,
         context_dim: int = 0,
         activation: str = "relu",
         scale_bound: float = 3.0,
@@ -211,8 +215,8 @@ class MaskedAffineCoupling(Bijection):
         self.net = ConvNet(
             c,
             2 * c,
-            hidden_channels=hidden_channels,
-            hidden_layers=hidden_layers,
+            width=width,
+            depth=depth,
             context_dim=context_dim,
             activation=activation,
         )

@@ -17,24 +17,38 @@ and a :class:`~.preprocess.Logit` bijection is appended to the chain, so
     \log P(x) \ge \mathbb E_\epsilon[\log p_u((x + \epsilon)/L)] - D \log L,
 
 the honest bound of ``genlab.data.transforms``; samples are quantized back to integers.
+
+:meth:`Flow.rsample` draws reparameterised samples: the same computation as ``sample`` with
+gradients kept, so a loss on the samples trains the flow's parameters.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.base import GenerativeModel, check_positive
+from genlab.base import GenerativeModel
 from genlab.data.transforms import dequantization_log_det, quantize, uniform_dequantize
 from genlab.errors import ConfigError, DataError
 from genlab.models.flows.bijections import Bijection, Compose
 from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.preprocess import Logit
+from genlab.settings import Annotated, Setting
+
+#: Settings every registered flow takes, declared once (:mod:`genlab.settings`).
+ConditionSize = Annotated[int | None, Setting(
+    "size of a learned class embedding given to every conditioner (None: one-hot labels)",
+    ge=1)]
+ConditionalBase = Annotated[bool, Setting("a diagonal Gaussian base per class (needs labels)")]
+Alpha = Annotated[float, Setting(
+    "margin of the logit preprocessing of discrete data", ge=0, lt=0.5)]
 
 # Dequantization noise in eval mode comes from this fixed seed, so log_prob(x) of the same
 # batch is reproducible (still an unbiased one-sample estimate of the bound).
@@ -55,9 +69,9 @@ class Flow(GenerativeModel):
             (the last one produces the data); each acts on ``(n, *event_shape)``.
         num_classes: Number of class labels for p(x | y); the label is turned into a context
             vector passed to every bijection (which must have been built with
-            ``context_dim = Flow.context_dim(num_classes, embedding_dim)``).
+            ``context_dim = Flow.context_dim(num_classes, condition_size)``).
         num_levels: Number of levels of discrete data (adds dequantization and logit).
-        embedding_dim: Size of a learned label embedding; None uses a one-hot label.
+        condition_size: Size of a learned label embedding; None uses a one-hot label.
         conditional_base: Give each class its own diagonal Gaussian base (mean, log-std).
         alpha: Margin of the logit preprocessing for discrete data.
 
@@ -65,39 +79,37 @@ class Flow(GenerativeModel):
         >>> import torch
         >>> from genlab.models.flows import AffineCoupling, Flow, alternating_mask
         >>> flow = Flow(event_shape=(2,), bijections=[
-        ...     AffineCoupling(alternating_mask(2, i % 2), hidden=(16,)) for i in range(4)])
+        ...     AffineCoupling(alternating_mask(2, i % 2), width=16, depth=1) for i in range(4)])
         >>> flow.log_prob(torch.zeros(5, 2)).shape
         torch.Size([5])
         >>> flow.sample(3).shape
         torch.Size([3, 2])
+        >>> flow.rsample(3).requires_grad
+        True
     """
 
     def __init__(
         self,
         *,
         event_shape: Sequence[int],
-        bijections: Sequence[Bijection],
+        bijections: Annotated[list[Bijection], Setting(
+            "the maps f_1, ..., f_k in the order applied to the latent (Python only)")],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        embedding_dim: int | None = None,
-        conditional_base: bool = False,
-        alpha: float = 0.05,
+        condition_size: ConditionSize = None,
+        conditional_base: ConditionalBase = False,
+        alpha: Alpha = 0.05,
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
-        check_positive("embedding_dim", embedding_dim, allow_none=True)
-        if not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 0.5:
-            raise ConfigError(f"Expected alpha in [0, 0.5), but found {alpha!r}.")
         if conditional_base and num_classes is None:
             raise ConfigError("Expected num_classes with conditional_base=True, but found None.")
-        if not all(isinstance(b, Bijection) for b in bijections):
-            raise ConfigError("Expected every element of bijections to be a Bijection.")
         chain = list(bijections)
         if num_levels is not None:
             chain.append(Logit(alpha))  # last map: R^D -> unit cube, data side
         self.transform = Compose(chain)
         self.embedding = None
-        if num_classes is not None and embedding_dim is not None:
-            self.embedding = nn.Embedding(num_classes, int(embedding_dim))
+        if num_classes is not None and condition_size is not None:
+            self.embedding = nn.Embedding(num_classes, condition_size)
         if conditional_base:
             d = self.event_dim
             self.base_loc = nn.Parameter(torch.zeros(num_classes, d))
@@ -105,11 +117,11 @@ class Flow(GenerativeModel):
         self.conditional_base = bool(conditional_base)
 
     @staticmethod
-    def context_dim(num_classes: int | None, embedding_dim: int | None = None) -> int:
+    def context_dim(num_classes: int | None, condition_size: int | None = None) -> int:
         """Size of the context vector the bijections receive (0 for unconditional flows)."""
         if num_classes is None:
             return 0
-        return int(embedding_dim) if embedding_dim is not None else int(num_classes)
+        return int(condition_size) if condition_size is not None else int(num_classes)
 
     # ------------------------------------------------------------------ pieces
     def context(self, y: Tensor | None) -> Tensor | None:
@@ -136,7 +148,7 @@ class Flow(GenerativeModel):
     def base_sample(
         self, n: int, y: Tensor | None, generator: torch.Generator | None, temperature: float = 1.0
     ) -> Tensor:
-        """Draw ``n`` latents of shape ``(n, *event_shape)`` from the base (scaled by temperature)."""
+        """Draw ``n`` latents ``(n, *event_shape)`` from the base, scaled by ``temperature``."""
         eps = torch.randn(
             (n, self.event_dim), generator=generator, device=self.device, dtype=self.dtype
         )
@@ -177,9 +189,48 @@ class Flow(GenerativeModel):
         y: Tensor | None,
         *,
         generator: torch.Generator | None = None,
-        temperature: float = 1.0,
+        temperature: Annotated[float, Setting(
+            "scale of the base noise (below 1: samples nearer the modes)", gt=0)] = 1.0,
     ) -> Tensor:
-        check_positive("temperature", temperature)
+        x = self._push_forward(n, y, generator, temperature)
+        if self.num_levels is not None:
+            x = quantize(x, self.num_levels)
+        return x
+
+    def rsample(
+        self,
+        n: int,
+        y: Tensor | int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Draw ``n`` reparameterised samples, shape ``(n, *event_shape)``.
+
+        ``x = f(z)`` with ``z`` from the base, computed with gradients (as
+        ``torch.distributions`` ``rsample``): a loss on the samples back-propagates to the
+        flow's parameters. With the same seeded ``generator`` the values equal ``sample``'s.
+
+        For discrete data (``num_levels = L``) the samples are the continuous values before
+        quantization, on the data scale: ``L u``, with ``u`` the flow's point of the unit cube
+        (the logit margin ``alpha`` lets it reach ``alpha / (1 - 2 alpha)`` beyond either
+        face); ``sample`` returns ``floor(L u)`` clamped to ``[0, L - 1]``.
+
+        Arguments:
+            n: Number of samples (positive int).
+            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
+            generator: Source of the base noise.
+        """
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        x = self._push_forward(int(n), self._check_y(y, int(n)), generator, 1.0)
+        if self.num_levels is not None:
+            x = x * self.num_levels
+        return x
+
+    def _push_forward(
+        self, n: int, y: Tensor | None, generator: torch.Generator | None, temperature: float
+    ) -> Tensor:
+        """Base samples pushed through the chain: ``(n, *event_shape)``, before quantization."""
         z = self.base_sample(n, y, generator, temperature)
         context = self.context(y)
         # x = f(z), in chunks: the activations of a chunk stay in cache and memory is bounded.
@@ -192,8 +243,6 @@ class Flow(GenerativeModel):
                 for i in range(0, n, SAMPLE_CHUNK)
             ]
         )
-        if self.num_levels is not None:
-            x = quantize(x, self.num_levels)
         return x
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -229,3 +278,22 @@ class Flow(GenerativeModel):
             self.transform.inverse_and_ladj(u, self.context(y))
         finally:
             self.train(was_training)
+
+    # ------------------------------------------------------------------ pictures
+    @classmethod
+    def figures(cls) -> dict[str, str]:
+        return {
+            "stages": "the inverse flow carrying data to the base distribution layer by "
+            "layer, before and after training",
+            "sampling": "base samples z pushed through the flow layer by layer to data, "
+            "before and after training",
+        }
+
+    def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
+        """Draw ``stages`` or ``sampling`` (:mod:`genlab.viz.flows`) of the run in ``run_dir``."""
+        from genlab.viz.flows import plot_flow_sampling, plot_flow_stages
+
+        drawers = {"stages": plot_flow_stages, "sampling": plot_flow_sampling}
+        if kind not in drawers:
+            return super().plot(kind, run_dir, out)
+        return [drawers[kind](run_dir, out)]

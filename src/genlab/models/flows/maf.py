@@ -13,14 +13,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from genlab.base import check_choice
+from genlab.models.flows import common
 from genlab.models.flows.autoregressive import MaskedAutoregressive
 from genlab.models.flows.bijections import Bijection
-from genlab.models.flows.common import check_float, check_int, flatten_to_vector, hidden_sizes
 from genlab.models.flows.flow import Flow
 from genlab.models.flows.normalization import ActNorm
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 @register("maf")
@@ -31,26 +31,27 @@ class MAF(Flow):
         event_shape: Any shape; flattened to ``(D,)``.
         num_classes: Classes for p(x | y); the label feeds every MADE.
         num_levels: Levels of discrete data (dequantization + logit preprocessing).
-        layers: Number of autoregressive layers.
-        hidden: Hidden sizes of each MADE.
+        transforms: Number of autoregressive layers.
+        width: Units of each hidden layer of every MADE.
+        depth: Hidden layers of every MADE.
         order: ``"reverse"`` (alternate natural and reversed order) or ``"random"``.
         actnorm: Put an ActNorm before every layer (data side).
         activation: ``relu, leaky_relu, elu, silu, tanh``.
         scale_bound: Bound of the soft-clamped log-scale.
-        embedding_dim: Learned label embedding size; None uses one-hot labels.
+        condition_size: Learned label embedding size; None uses one-hot labels.
         conditional_base: Per-class Gaussian base.
         alpha: Logit margin for discrete data.
-        seed: Seed of the random orders (saved with the MADE mask buffers).
+        order_seed: Seed of the random orders (saved with the MADE mask buffers).
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "points": Recipe(
-            params={"layers": 8, "hidden": [64, 64]},
+            params={"transforms": 8, "width": 64, "depth": 2},
             train={"steps": 2000, "batch_size": 256, "lr": 1e-3, "patience": 5},
             quick={"steps": 400},
         ),
         "images": Recipe(
-            params={"layers": 4, "hidden": [256]},
+            params={"transforms": 4, "width": 256, "depth": 1},
             train={"steps": 600, "batch_size": 64, "lr": 1e-3, "patience": 5},
             quick={"steps": 150},
         ),
@@ -62,28 +63,27 @@ class MAF(Flow):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        layers: int = 5,
-        hidden: Sequence[int] = (64, 64),
-        order: str = "reverse",
-        actnorm: bool = False,
-        activation: str = "relu",
-        scale_bound: float = 3.0,
-        embedding_dim: int | None = None,
-        conditional_base: bool = False,
-        alpha: float = 0.05,
-        seed: int = 0,
+        transforms: Annotated[int, Setting("number of autoregressive layers", ge=1)] = 5,
+        width: Annotated[int, Setting("units of each hidden layer of every MADE", ge=1)] = 64,
+        depth: common.Depth = 2,
+        order: Annotated[str, Setting(
+            "variable order of successive layers: natural and reversed in turn, or random",
+            choices=("reverse", "random"))] = "reverse",
+        actnorm: common.ActNormFlag = False,
+        activation: common.Activation = "relu",
+        scale_bound: common.ScaleBound = 3.0,
+        condition_size: common.ConditionSize = None,
+        conditional_base: common.ConditionalBase = False,
+        alpha: common.Alpha = 0.05,
+        order_seed: common.OrderSeed = 0,
     ) -> None:
-        check_int("layers", layers)
-        check_choice("order", order, ("reverse", "random"))
-        check_float("scale_bound", scale_bound)
-        hidden = hidden_sizes(hidden)
         shape = tuple(int(s) for s in event_shape)
         d = 1
         for s in shape:
             d *= s
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = torch.Generator().manual_seed(order_seed)
         from_data: list[Bijection] = []
-        for i in range(layers):
+        for i in range(transforms):
             if order == "random":
                 positions = torch.randperm(d, generator=generator)
             else:
@@ -93,8 +93,9 @@ class MAF(Flow):
             from_data.append(
                 MaskedAutoregressive(
                     d,
-                    hidden=hidden,
-                    context_dim=Flow.context_dim(num_classes, embedding_dim),
+                    width=width,
+                    depth=depth,
+                    context_dim=Flow.context_dim(num_classes, condition_size),
                     order=positions.tolist(),
                     activation=activation,
                     scale_bound=scale_bound,
@@ -102,10 +103,10 @@ class MAF(Flow):
             )
         super().__init__(
             event_shape=shape,
-            bijections=flatten_to_vector(shape, from_data[::-1]),
+            bijections=common.flatten_to_vector(shape, from_data[::-1]),
             num_classes=num_classes,
             num_levels=num_levels,
-            embedding_dim=embedding_dim,
+            condition_size=condition_size,
             conditional_base=conditional_base,
             alpha=alpha,
         )
@@ -114,14 +115,15 @@ class MAF(Flow):
     def tiny_configs(cls) -> list[dict[str, Any]]:
         """Small configurations covering vector, conditional and image variants."""
         return [
-            {"event_shape": (2,), "layers": 2, "hidden": [8]},
+            {"event_shape": (2,), "transforms": 2, "width": 8, "depth": 1},
             {
                 "event_shape": (2,),
                 "num_classes": 3,
-                "layers": 2,
-                "hidden": [8],
+                "transforms": 2,
+                "width": 8,
+                "depth": 1,
                 "order": "random",
                 "actnorm": True,
             },
-            {"event_shape": (1, 8, 8), "num_levels": 17, "layers": 1, "hidden": [16]},
+            {"event_shape": (1, 8, 8), "num_levels": 17, "transforms": 1, "width": 16, "depth": 1},
         ]

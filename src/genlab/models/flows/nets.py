@@ -1,4 +1,7 @@
-"""Conditioner networks of the flows: an MLP, a MADE (masked MLP) and a small conv net.
+"""Conditioner networks of the flows: a MADE (masked MLP) and a small conv net.
+
+The plain MLP is :class:`genlab.nn.mlp.MLP`; the masked layers and MADE masks are those of
+:mod:`genlab.nn.masked`.
 
 Each takes an optional ``context`` (an embedded class label, shape ``(n, context_dim)``) so
 every layer of a conditional flow sees the label. The last layer starts at zero, so a fresh
@@ -13,20 +16,21 @@ import torch
 from torch import Tensor, nn
 
 from genlab.base import check_choice
-from genlab.nn.mlp import ACTIVATIONS, MLP, check_hidden  # noqa: F401  (re-exported)
+from genlab.nn.masked import MaskedLinear, made_mask
+from genlab.nn.mlp import ACTIVATIONS
 
 
 class ConvNet(nn.Module):
     """Small convolutional conditioner ``(n, c_in, h, w) -> (n, c_out, h, w)``.
 
-    A 3x3 conv, ``hidden_layers - 1`` 1x1 convs, then a zero-initialised 3x3 conv; the context
+    A 3x3 conv, ``depth - 1`` 1x1 convs, then a zero-initialised 3x3 conv; the context
     is broadcast over the pixels as extra input channels.
 
     Arguments:
         in_channels: Channels of the input.
         out_channels: Channels of the output.
-        hidden_channels: Width of the hidden layers.
-        hidden_layers: Number of hidden layers (>= 1).
+        width: Channels of each hidden layer.
+        depth: Number of hidden layers (>= 1).
         context_dim: Size of the context (0 for none).
         activation: One of ``relu, leaky_relu, elu, silu, tanh``.
     """
@@ -36,8 +40,8 @@ class ConvNet(nn.Module):
         in_channels: int,
         out_channels: int,
         *,
-        hidden_channels: int = 32,
-        hidden_layers: int = 2,
+        width: int = 32,
+        depth: int = 2,
         context_dim: int = 0,
         activation: str = "relu",
     ) -> None:
@@ -45,12 +49,12 @@ class ConvNet(nn.Module):
         check_choice("activation", activation, ACTIVATIONS)
         act = ACTIVATIONS[activation]
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels + context_dim, hidden_channels, 3, padding=1),
+            nn.Conv2d(in_channels + context_dim, width, 3, padding=1),
             act(),
         ]
-        for _ in range(hidden_layers - 1):
-            layers += [nn.Conv2d(hidden_channels, hidden_channels, 1), act()]
-        last = nn.Conv2d(hidden_channels, out_channels, 3, padding=1)
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(width, width, 1), act()]
+        last = nn.Conv2d(width, out_channels, 3, padding=1)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*layers, last)
@@ -64,17 +68,6 @@ class ConvNet(nn.Module):
         return self.net(x)
 
 
-class MaskedLinear(nn.Linear):
-    """A linear layer whose weight is multiplied by a fixed 0/1 mask (a buffer, so it saves)."""
-
-    def __init__(self, in_features: int, out_features: int, mask: Tensor) -> None:
-        super().__init__(in_features, out_features)
-        self.register_buffer("mask", mask.to(torch.get_default_dtype()))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight * self.mask, self.bias)
-
-
 class MADE(nn.Module):
     r"""Masked autoencoder for distribution estimation (Germain et al. 2015).
 
@@ -85,7 +78,8 @@ class MADE(nn.Module):
     Arguments:
         features: D, the number of autoregressive inputs.
         params: Outputs per input (e.g. 2 for a shift and a log-scale).
-        hidden: Hidden layer sizes.
+        width: Units of each hidden layer.
+        depth: Number of hidden layers.
         context_dim: Size of the context (0 for none).
         order: A permutation of ``range(D)``: ``order[k]`` is the position of input k in the
             autoregressive order (default: 0, 1, ..., D - 1).
@@ -103,14 +97,14 @@ class MADE(nn.Module):
         features: int,
         params: int,
         *,
-        hidden: Sequence[int] = (64, 64),
+        width: int = 64,
+        depth: int = 2,
         context_dim: int = 0,
         order: Sequence[int] | None = None,
         activation: str = "relu",
     ) -> None:
         super().__init__()
         check_choice("activation", activation, ACTIVATIONS)
-        hidden = check_hidden(hidden)
         d = features
         # Degrees: input k has degree order[k] + 1 in 1..D; a hidden unit of degree m sees
         # inputs of degree <= m; output k sees hidden units of degree < its input's degree.
@@ -118,13 +112,13 @@ class MADE(nn.Module):
         ctx_deg = torch.zeros(context_dim, dtype=torch.long)  # context feeds every unit
         prev = torch.cat([in_deg, ctx_deg])
         layers: list[nn.Module] = []
-        for h in hidden:
-            deg = torch.arange(h) % max(d - 1, 1) + 1  # degrees 1..D-1, cycled
-            layers += [MaskedLinear(prev.numel(), h, deg[:, None] >= prev[None, :])]
+        for _ in range(depth):
+            deg = torch.arange(width) % max(d - 1, 1) + 1  # degrees 1..D-1, cycled
+            layers += [MaskedLinear(prev.numel(), width, made_mask(prev, deg, strict=False))]
             layers += [ACTIVATIONS[activation]()]
             prev = deg
         out_deg = in_deg.repeat(params)  # (params * D,), output p*D + k belongs to input k
-        last = MaskedLinear(prev.numel(), params * d, out_deg[:, None] > prev[None, :])
+        last = MaskedLinear(prev.numel(), params * d, made_mask(prev, out_deg, strict=True))
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*layers, last)

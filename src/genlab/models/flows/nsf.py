@@ -12,21 +12,15 @@ from typing import Any, ClassVar
 
 import torch
 
-from genlab.base import check_choice
+from genlab.models.flows import common
 from genlab.models.flows.bijections import Bijection
-from genlab.models.flows.common import (
-    check_float,
-    check_int,
-    coupling_masks,
-    flatten_to_vector,
-    hidden_sizes,
-)
 from genlab.models.flows.flow import Flow
 from genlab.models.flows.linear import LULinear
 from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.spline import SplineCoupling
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 @register("nsf")
@@ -37,29 +31,30 @@ class NSF(Flow):
         event_shape: Any shape with at least 2 dimensions in total; flattened to ``(D,)``.
         num_classes: Classes for p(x | y); the label feeds every coupling network.
         num_levels: Levels of discrete data (dequantization + logit preprocessing).
-        layers: Number of spline coupling layers.
-        hidden: Hidden sizes of each coupling MLP.
+        transforms: Number of spline coupling layers.
+        width: Units of each hidden layer of every coupling MLP.
+        depth: Hidden layers of every coupling MLP.
         bins: Spline bins K.
         bound: The splines act on ``[-bound, bound]``, identity outside.
         mask: ``"alternating"`` or ``"random"``.
         lu: Put an invertible LU linear map before every coupling (data side).
         actnorm: Put an ActNorm before every coupling (data side).
         activation: ``relu, leaky_relu, elu, silu, tanh``.
-        embedding_dim: Learned label embedding size; None uses one-hot labels.
+        condition_size: Learned label embedding size; None uses one-hot labels.
         conditional_base: Per-class Gaussian base.
         alpha: Logit margin for discrete data.
-        seed: Seed of the random masks.
+        order_seed: Seed of the random masks.
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "points": Recipe(
-            params={"layers": 4, "hidden": [64, 64], "bins": 8},
+            params={"transforms": 4, "width": 64, "depth": 2, "bins": 8},
             train={"steps": 2000, "batch_size": 256, "lr": 1e-3, "patience": 5},
             quick={"steps": 300},
             note="bench/bench_flows.py (8gaussians and checkerboard test NLL)",
         ),
         "images": Recipe(
-            params={"layers": 4, "hidden": [128], "bins": 6, "lu": True},
+            params={"transforms": 4, "width": 128, "depth": 1, "bins": 6, "lu": True},
             train={"steps": 500, "batch_size": 64, "lr": 1e-3, "patience": 5},
             quick={"steps": 100},
         ),
@@ -71,32 +66,33 @@ class NSF(Flow):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        layers: int = 4,
-        hidden: Sequence[int] = (64, 64),
-        bins: int = 8,
-        bound: float = 5.0,
-        mask: str = "alternating",
-        lu: bool = False,
-        actnorm: bool = False,
-        activation: str = "relu",
-        embedding_dim: int | None = None,
-        conditional_base: bool = False,
-        alpha: float = 0.05,
-        seed: int = 0,
+        transforms: Annotated[int, Setting("number of spline coupling layers", ge=1)] = 4,
+        width: Annotated[int, Setting(
+            "units of each hidden layer of every coupling MLP", ge=1)] = 64,
+        depth: common.Depth = 2,
+        bins: Annotated[int, Setting("bins K of each rational-quadratic spline", ge=2)] = 8,
+        bound: Annotated[float, Setting(
+            "the splines act on [-bound, bound], identity outside", gt=0)] = 5.0,
+        mask: Annotated[str, Setting(
+            "coupling masks: alternating coordinates, or random halves complementary in pairs",
+            choices=("alternating", "random"))] = "alternating",
+        lu: Annotated[bool, Setting(
+            "an invertible LU linear map before every coupling (data side)")] = False,
+        actnorm: common.ActNormFlag = False,
+        activation: common.Activation = "relu",
+        condition_size: common.ConditionSize = None,
+        conditional_base: common.ConditionalBase = False,
+        alpha: common.Alpha = 0.05,
+        order_seed: common.OrderSeed = 0,
     ) -> None:
-        check_int("layers", layers)
-        check_int("bins", bins, 2)
-        check_float("bound", bound)
-        check_choice("mask", mask, ("alternating", "random"))
-        hidden = hidden_sizes(hidden)
         shape = tuple(int(s) for s in event_shape)
         d = 1
         for s in shape:
             d *= s
-        generator = torch.Generator().manual_seed(int(seed))
-        ctx = Flow.context_dim(num_classes, embedding_dim)
+        generator = torch.Generator().manual_seed(order_seed)
+        ctx = Flow.context_dim(num_classes, condition_size)
         from_data: list[Bijection] = []
-        for m in coupling_masks(d, layers, mask, generator):
+        for m in common.coupling_masks(d, transforms, mask, generator):
             if actnorm:
                 from_data.append(ActNorm(d))
             if lu:
@@ -106,17 +102,18 @@ class NSF(Flow):
                     m,
                     bins=bins,
                     bound=bound,
-                    hidden=hidden,
+                    width=width,
+                    depth=depth,
                     context_dim=ctx,
                     activation=activation,
                 )
             )
         super().__init__(
             event_shape=shape,
-            bijections=flatten_to_vector(shape, from_data[::-1]),
+            bijections=common.flatten_to_vector(shape, from_data[::-1]),
             num_classes=num_classes,
             num_levels=num_levels,
-            embedding_dim=embedding_dim,
+            condition_size=condition_size,
             conditional_base=conditional_base,
             alpha=alpha,
         )
@@ -125,22 +122,24 @@ class NSF(Flow):
     def tiny_configs(cls) -> list[dict[str, Any]]:
         """Small configurations covering vector, conditional and image variants."""
         return [
-            {"event_shape": (2,), "layers": 2, "hidden": [8], "bins": 4},
+            {"event_shape": (2,), "transforms": 2, "width": 8, "depth": 1, "bins": 4},
             {
                 "event_shape": (2,),
                 "num_classes": 3,
-                "layers": 2,
-                "hidden": [8],
+                "transforms": 2,
+                "width": 8,
+                "depth": 1,
                 "bins": 4,
                 "lu": True,
                 "actnorm": True,
-                "embedding_dim": 2,
+                "condition_size": 2,
             },
             {
                 "event_shape": (1, 8, 8),
                 "num_levels": 17,
-                "layers": 2,
-                "hidden": [8],
+                "transforms": 2,
+                "width": 8,
+                "depth": 1,
                 "bins": 4,
                 "mask": "random",
             },

@@ -26,7 +26,6 @@ Direction: the data-to-latent map (``inverse``, run by ``log_prob``) is the clos
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +33,7 @@ from torch import Tensor
 
 from genlab.models.flows.bijections import Bijection
 from genlab.models.flows.coupling import Partition
-from genlab.models.flows.nets import MLP
+from genlab.nn.mlp import MLP
 
 MIN_WIDTH = 1e-3
 MIN_HEIGHT = 1e-3
@@ -144,7 +143,8 @@ class SplineCoupling(Bijection):
         mask: Bool tensor of shape ``(D,)``, True for kept coordinates.
         bins: K, number of spline bins.
         bound: B, the spline acts on ``[-B, B]``; identity outside.
-        hidden: Hidden sizes of the MLP.
+        width: Units of each hidden layer of the MLP.
+        depth: Number of hidden layers of the MLP.
         context_dim: Size of the context (0 for none).
         activation: Activation of the MLP.
     """
@@ -155,7 +155,8 @@ class SplineCoupling(Bijection):
         *,
         bins: int = 8,
         bound: float = 5.0,
-        hidden: Sequence[int] = (64, 64),
+        width: int = 64,
+        depth: int = 2,
         context_dim: int = 0,
         activation: str = "relu",
     ) -> None:
@@ -166,7 +167,8 @@ class SplineCoupling(Bijection):
         self.net = MLP(
             d_kept,
             d_changed * (3 * self.bins - 1),
-            hidden=hidden,
+            width=width,
+            depth=depth,
             context_dim=context_dim,
             activation=activation,
         )
