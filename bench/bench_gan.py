@@ -40,7 +40,7 @@ PUBLISHED = {  # 25gaussians, 2,500 samples: modes hit, high-quality %
 }
 OURS = "genlab gan (defaults)"
 VANILLA = "vanilla minimax GAN"
-VANILLA_PARAMS = {"loss": "minimax", "pack": 1, "d_steps": 1, "g_lr": 2e-4, "d_lr": 2e-4}
+VANILLA_PARAMS = {"loss": "minimax", "pack": 1, "d_repeats": 1, "g_lr": 2e-4, "d_lr": 2e-4}
 
 
 NOTES = """## What limits the toy results, and what was tried
@@ -186,7 +186,7 @@ def report(runs: list[dict[str, Any]], digits: dict[str, Any] | None, args: argp
             lines.append(f"Ratio genlab ({name}) / PacGAN4 on the grid: modes {modes / 24.8:.3f}, "
                          f"high quality {hq / 94.0:.3f}.")
     lines += ["", f"Settings: `{OURS}` = `create('gan', event_shape=(2,))` (MLP 3x128, "
-              "latent 8, non-saturating loss, pack 4, d_steps 2, g_lr 2e-4, d_lr 2e-3, Adam "
+              "latent 8, non-saturating loss, pack 4, d_repeats 2, g_lr 2e-4, d_lr 2e-3, Adam "
               f"betas (0.5, 0.999), cosine schedule); `{VANILLA}` = the same with "
               f"`{VANILLA_PARAMS}`."]
     if runs:

@@ -16,7 +16,7 @@ from genlab.models.gan.layers import MinibatchDiscrimination, pack_samples
 def linear_gan(dim: int = 1, **kwargs) -> GAN:
     """A GAN whose generator and discriminator are both affine maps (no hidden layers)."""
     kwargs.setdefault("pack", 1)
-    model = GAN(event_shape=(dim,), g_hidden=(), d_hidden=(), latent_dim=dim, **kwargs)
+    model = GAN(event_shape=(dim,), depth=0, latent_size=dim, **kwargs)
     return model.double()
 
 
@@ -126,11 +126,11 @@ def test_minimax_gradient_vanishes_on_tiny_mlp():
     D / (1 - D) = exp(l). Shifting D's output bias down drives D(G(z)) -> 0: the minimax
     gradient vanishes like exp(l) while the non-saturating one tends to ||g||."""
     torch.manual_seed(0)
-    base = GAN(event_shape=(2,), g_hidden=(8,), d_hidden=(8,), latent_dim=3, pack=1).double()
+    base = GAN(event_shape=(2,), width=8, depth=1, latent_size=3, pack=1).double()
     norms = {}
     for shift in (0.0, -10.0, -30.0):
         for loss in ("minimax", "nonsaturating"):
-            model = GAN(event_shape=(2,), g_hidden=(8,), d_hidden=(8,), latent_dim=3, pack=1,
+            model = GAN(event_shape=(2,), width=8, depth=1, latent_size=3, pack=1,
                         loss=loss).double()
             model.load_state_dict(base.state_dict())
             with torch.no_grad():
@@ -229,7 +229,7 @@ def test_truncated_noise_moments():
     """z truncated to [-t, t] has E z^2 = 1 - 2 t phi(t) / (2 Phi(t) - 1); the mean over n
     draws is within 5 standard errors (sd of z^2 <= t^2 / 2... we use the exact variance
     E z^4 - (E z^2)^2 with E z^4 = 3 E z^2 - t^3 2 phi(t) / (2 Phi(t) - 1))."""
-    model = GAN(event_shape=(2,), g_hidden=(4,), d_hidden=(4,), latent_dim=4)
+    model = GAN(event_shape=(2,), width=4, depth=1, latent_size=4)
     t, n = 1.0, 50_000
     z = model.noise(n // 4, generator=torch.Generator().manual_seed(0), truncation=t).double()
     assert z.abs().max() <= t
@@ -245,7 +245,7 @@ def test_truncated_noise_moments():
 def test_instance_noise_schedule():
     """The instance-noise std falls linearly from its start to 0 over instance_noise_steps
     generator updates and then stays 0 (the discriminator sees the data themselves)."""
-    model = GAN(event_shape=(2,), g_hidden=(4,), d_hidden=(4,), latent_dim=3,
+    model = GAN(event_shape=(2,), width=4, depth=1, latent_size=3,
                 instance_noise=0.4, instance_noise_steps=4)
     stds = []
     for _ in range(6):
@@ -287,7 +287,7 @@ def test_rejection_sampling_recovers_data_distribution():
 
 def test_dcgan_image_shapes():
     for shape in [(1, 8, 8), (1, 28, 28), (3, 32, 32)]:
-        model = DCGAN(event_shape=shape, channels=4, latent_dim=8, pack=2)
+        model = DCGAN(event_shape=shape, width=4, latent_size=8, pack=2)
         x = model.sample(4, generator=torch.Generator().manual_seed(0))
         assert x.shape == (4, *shape)
         assert model.critic(x).shape == (2,)
@@ -295,7 +295,7 @@ def test_dcgan_image_shapes():
 
 def test_conditional_gan_uses_labels():
     torch.manual_seed(0)
-    model = DCGAN(event_shape=(1, 8, 8), num_levels=17, num_classes=3, channels=4)
+    model = DCGAN(event_shape=(1, 8, 8), num_levels=17, num_classes=3, width=4)
     gen = torch.Generator().manual_seed(0)
     x0 = model.sample(16, y=0, generator=gen)
     x1 = model.sample(16, y=1, generator=torch.Generator().manual_seed(0))
@@ -311,11 +311,15 @@ def test_errors():
         GAN(event_shape=(2,), loss="vanilla")
     with pytest.raises(ConfigError, match="pack"):
         GAN(event_shape=(2,), pack=0)
-    with pytest.raises(ConfigError, match="g_hidden"):
-        GAN(event_shape=(2,), g_hidden=(8, -1))
+    with pytest.raises(ConfigError, match="width"):
+        GAN(event_shape=(2,), width=0)
+    with pytest.raises(ConfigError, match="depth"):
+        GAN(event_shape=(2,), depth=-1)
+    with pytest.raises(ConfigError, match="betas"):
+        DCGAN(event_shape=(1, 8, 8), betas=(0.5, 1.0))
     with pytest.raises(ConfigError, match="event_shape"):
         DCGAN(event_shape=(64,))
-    model = GAN(event_shape=(2,), g_hidden=(4,), d_hidden=(4,), pack=4)
+    model = GAN(event_shape=(2,), width=4, depth=1, pack=4)
     with pytest.raises(IntractableLikelihood):
         model.log_prob(torch.zeros(3, 2))
     with pytest.raises(ShapeError, match="pack=4"):

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from genlab.data.dataset import Dataset
+from genlab.errors import ConfigError
 from genlab.models.gan import DCGAN, GAN
 from genlab.models.gan.callback import GANDiagnostics
 from genlab.train import Callback, fit, load
@@ -45,12 +46,12 @@ def digits_like(n: int = 64) -> Dataset:
 @pytest.mark.parametrize(
     "make, data",
     [
-        (lambda: GAN(event_shape=(2,), g_hidden=(16,), d_hidden=(16,), latent_dim=4, pack=2,
-                     d_steps=2, r1_weight=0.5, spectral_norm=True, minibatch_features=3,
+        (lambda: GAN(event_shape=(2,), width=16, depth=1, latent_size=4, pack=2,
+                     d_repeats=2, r1_weight=0.5, spectral_norm=True, minibatch_features=3,
                      g_batchnorm=True, instance_noise=0.2,
                      instance_noise_steps=6, diag_every=4), toy_data),
-        (lambda: DCGAN(event_shape=(1, 8, 8), num_levels=17, num_classes=3, channels=4,
-                       latent_dim=4, loss="wasserstein"), digits_like),
+        (lambda: DCGAN(event_shape=(1, 8, 8), num_levels=17, num_classes=3, width=4,
+                       latent_size=4, loss="wasserstein"), digits_like),
     ],
     ids=["gan", "dcgan"],
 )
@@ -108,7 +109,7 @@ def test_callback_warns_when_discriminator_wins(tmp_path: Path):
     After ``patience`` = 3 checks the callback warns that D wins, and, since every sample is
     the same point, that the samples collapsed; both warnings go to metrics.jsonl too."""
     data = toy_data()
-    model = GAN(event_shape=(2,), g_hidden=(), d_hidden=(), latent_dim=2, pack=1)
+    model = GAN(event_shape=(2,), depth=0, latent_size=2, pack=1)
     with torch.no_grad():
         model.generator.net[0].weight.zero_()
         model.generator.net[0].bias.fill_(10.0)
@@ -134,13 +135,21 @@ def test_callback_warns_when_discriminator_wins(tmp_path: Path):
         "step_000010.png", "step_000020.png", "step_000030.png"]
     assert (tmp_path / "training_report.png").is_file()
 
+    # The same report, and the snapshots in a row, drawn again from the run folder alone.
+    assert set(GAN.figures()) == {"training"}
+    written = model.plot("training", tmp_path, tmp_path / "figs" / "gan.png")
+    assert written == [tmp_path / "figs" / "gan.png", tmp_path / "figs" / "gan-samples.png"]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in written)
+    with pytest.raises(ConfigError, match="training"):
+        model.plot("density", tmp_path, tmp_path / "figs" / "density.png")
+
 
 def test_callback_reports_coverage_and_leaves_state_alone():
     """A generator that puts its mass on the three modes is seen covering all three, with no
     warning; checks use their own random generator and evaluation mode, so neither the
     global RNG nor the model (batch-norm statistics, training flag) changes."""
     data = toy_data()
-    model = GAN(event_shape=(2,), g_hidden=(), d_hidden=(), latent_dim=2, pack=1)
+    model = GAN(event_shape=(2,), depth=0, latent_size=2, pack=1)
     with torch.no_grad():  # G(z) = 2 z: wide enough to touch every mode
         model.generator.net[0].weight.copy_(2 * torch.eye(2))
         model.generator.net[0].bias.zero_()
@@ -158,7 +167,7 @@ def test_callback_reports_coverage_and_leaves_state_alone():
 
 def test_callback_every_defaults_to_an_epoch_capped_at_max_checks():
     data = toy_data(256)
-    model = GAN(event_shape=(2,), g_hidden=(4,), d_hidden=(4,))
+    model = GAN(event_shape=(2,), width=4, depth=1)
     callback = GANDiagnostics()
     callback.on_train_start(fake_trainer(model, data, None, steps=100))
     assert callback.every == 5  # ceil(256 / 64) = 4 steps per epoch, but 100 / 20 checks = 5

@@ -4,6 +4,8 @@
   course's "output of a GAN after 5 epochs of training", one per diagnostics check.
 * :func:`plot_training_report`: both players' losses, mean D(x) and D(G(z)), gradient norms
   and mode coverage against the step, from ``metrics.jsonl`` records.
+* :func:`plot_snapshots`: a row of saved snapshots, first to last, to see training progress
+  at a glance.
 
 Figures come from :func:`genlab.viz.core.new_figure` and are written atomically with
 :func:`genlab.viz.core.save_figure`. Image snapshots are tiled into one picture (one
@@ -19,8 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.image import imread
 from torch import Tensor
 
+from genlab.errors import DataError
 from genlab.viz.core import new_figure, save_figure
 
 
@@ -161,4 +165,30 @@ def plot_training_report(records: Sequence[dict[str, Any]], path: str | Path) ->
     for ax in axes.flat:
         ax.set_xlabel("step")
     fig.subplots_adjust(left=0.07, right=0.93, bottom=0.08, top=0.95, wspace=0.3, hspace=0.35)
+    return save_figure(fig, path)
+
+
+def plot_snapshots(paths: Sequence[str | Path], path: str | Path, *, count: int = 6) -> Path:
+    """Save a row of up to ``count`` snapshot PNGs, evenly spaced from the first to the last.
+
+    Arguments:
+        paths: Snapshots in step order, named ``step_XXXXXX.png`` (the step is the title).
+        path: PNG file to write.
+        count: Most snapshots shown.
+
+    Returns:
+        The path written.
+    """
+    if not paths:
+        raise DataError("Expected at least one snapshot, but found none.")
+    picks = sorted({round(i * (len(paths) - 1) / max(count - 1, 1))
+                    for i in range(min(count, len(paths)))})
+    fig = new_figure(240 * len(picks), 260)
+    for i, k in enumerate(picks):
+        ax = fig.add_subplot(1, len(picks), i + 1)
+        ax.imshow(imread(str(paths[k])))
+        ax.axis("off")
+        step = Path(paths[k]).stem.removeprefix("step_").lstrip("0") or "0"
+        ax.set_title(f"step {step}", fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.05)
     return save_figure(fig, path)

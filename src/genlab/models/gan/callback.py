@@ -28,6 +28,7 @@ import torch
 from genlab.metrics import mode_coverage
 from genlab.models.gan.losses import PROBABILISTIC_LOSSES
 from genlab.train.callbacks import Callback
+from genlab.viz.curves import read_metrics
 from genlab.viz.gan import plot_samples, plot_training_report
 
 
@@ -149,7 +150,7 @@ class GANDiagnostics(Callback):
             messages.append(
                 f"GAN step {step}: the discriminator wins outright (mean D(x) = {d_real:.3f}, "
                 f"D(G(z)) = {d_fake:.3f} for {self.wins} checks); the generator's gradient "
-                "is vanishing. Try loss='nonsaturating', a lower d_lr, d_steps=1, "
+                "is vanishing. Try loss='nonsaturating', a lower d_lr, d_repeats=1, "
                 "spectral_norm=True or r1_weight > 0."
             )
         modes = record.get("modes_hit")
@@ -175,8 +176,8 @@ class GANDiagnostics(Callback):
 
     # ---------------------------------------------------------------- output
     def _log(self, trainer: Any, record: dict[str, Any]) -> None:
-        """Append ``record`` to the run's log (the trainer's, else ``out/metrics.jsonl``)."""
-        log = getattr(trainer, "log", None) or getattr(trainer, "_log", None)
+        """Append ``record`` to the run's log (the trainer's ``log``, else metrics.jsonl)."""
+        log = trainer.log if hasattr(trainer, "log") else getattr(trainer, "_log", None)
         if log is not None:
             log(record)
         elif trainer.out is not None:
@@ -201,12 +202,6 @@ class GANDiagnostics(Callback):
         """Every record of the run: ``metrics.jsonl`` (complete across resumes) if written."""
         path = trainer.out / "metrics.jsonl"
         if path.is_file():
-            records = []
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-            return records
+            return read_metrics(path)
         history = getattr(trainer, "history", None)
         return list(history) if history is not None else list(self.records)

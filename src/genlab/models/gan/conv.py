@@ -35,7 +35,7 @@ class DCGANGenerator(nn.Module):
     """``G(z, y)``: z (with a label embedding for a conditional model) to an image in (-1, 1).
 
     Arguments:
-        latent_dim: Size of z.
+        latent_size: Size of z.
         event_shape: ``(c, h, w)`` of one image.
         channels: Channels of the last (full-resolution) feature map; doubled per stage below.
         num_classes: Number of class labels; None for G(z).
@@ -43,7 +43,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(
         self,
-        latent_dim: int,
+        latent_size: int,
         event_shape: Sequence[int],
         channels: int,
         *,
@@ -54,8 +54,8 @@ class DCGANGenerator(nn.Module):
         k = num_stages(h, w)
         self.base = (h // 2**k, w // 2**k)
         chans = stage_channels(channels, k)
-        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes is not None else None
-        in_dim = latent_dim * (2 if num_classes is not None else 1)
+        self.embed = nn.Embedding(num_classes, latent_size) if num_classes is not None else None
+        in_dim = latent_size * (2 if num_classes is not None else 1)
         self.project = nn.Linear(in_dim, chans[0] * self.base[0] * self.base[1], bias=False)
         self.bn0 = nn.BatchNorm2d(chans[0])
         blocks: list[nn.Module] = []
@@ -71,7 +71,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(y)], dim=1)  # (b, 2 * latent_dim)
+            z = torch.cat([z, self.embed(y)], dim=1)  # (b, 2 * latent_size)
         h = self.project(z).reshape(z.shape[0], -1, *self.base)  # (b, c0, h / 2^k, w / 2^k)
         h = self.blocks(torch.relu(self.bn0(h)))  # (b, channels, h, w)
         return torch.tanh(self.to_image(h))  # (b, c, h, w)

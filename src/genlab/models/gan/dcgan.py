@@ -9,10 +9,16 @@ from torch import Tensor
 
 from genlab.errors import ConfigError
 from genlab.models.gan.conv import DCGANGenerator, cnn_features
-from genlab.models.gan.layers import Discriminator
-from genlab.models.gan.model import GANModel, check_int
+from genlab.models.gan.model import (
+    DiscriminatorLR,
+    GANModel,
+    GeneratorLR,
+    LatentSize,
+    MinibatchFeatures,
+)
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 @register("dcgan")
@@ -30,27 +36,27 @@ class DCGAN(GANModel):
         num_classes: Number of labels for a class-conditional model (label embedding in G,
             projection in D); None for an unconditional one.
         num_levels: Number of pixel levels (17 for digits, 256 for 8-bit images), or None.
-        channels: Channels of the full-resolution feature maps (doubled per stage down).
-        latent_dim, g_lr, d_lr: As in :class:`~genlab.models.gan.model.GANModel`; the DCGAN
+        width: Channels of the full-resolution feature maps (doubled per stage down).
+        latent_size, g_lr, d_lr: As in :class:`~genlab.models.gan.model.GANModel`; the DCGAN
             paper's learning rate 2e-4 for both players (with Adam betas (0.5, 0.999)). Pass
             ``g_lr=None, d_lr=None`` to use the trainer's ``lr``.
         minibatch_features: Minibatch-discrimination features in the discriminator; on by
             default because an unconditional DCGAN on digits otherwise collapses to one image
             within a thousand steps (Frechet distance to the test digits 18 with, 86 with
-            pack=2, collapse without; 1,200 steps, channels 16).
+            pack=2, collapse without; 1,200 steps, width 16).
         **kwargs: Shared GAN settings (see :class:`~genlab.models.gan.model.GANModel`).
 
     Example:
         >>> import torch
         >>> from genlab import create
-        >>> model = create("dcgan", event_shape=(1, 8, 8), num_levels=17, channels=4)
+        >>> model = create("dcgan", event_shape=(1, 8, 8), num_levels=17, width=4)
         >>> model.sample(2, generator=torch.Generator().manual_seed(0)).shape
         torch.Size([2, 1, 8, 8])
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"channels": 16},
+            params={"width": 16},
             train={"steps": 800, "batch_size": 64, "lr": 2e-4, "keep": "last"},
             quick={"steps": 200},
             note="bench/bench_gan.py (digits Frechet distance, class accuracy)",
@@ -63,18 +69,20 @@ class DCGAN(GANModel):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        channels: int = 32,
-        latent_dim: int = 32,
-        g_lr: float | None = 2e-4,
-        d_lr: float | None = 2e-4,
-        minibatch_features: int = 8,
+        width: Annotated[int, Setting(
+            "channels of the full-resolution feature maps, doubled per stage down",
+            ge=1)] = 32,
+        latent_size: LatentSize = 32,
+        g_lr: GeneratorLR = 2e-4,
+        d_lr: DiscriminatorLR = 2e-4,
+        minibatch_features: MinibatchFeatures = 8,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             event_shape=event_shape,
             num_classes=num_classes,
             num_levels=num_levels,
-            latent_dim=latent_dim,
+            latent_size=latent_size,
             g_lr=g_lr,
             d_lr=d_lr,
             minibatch_features=minibatch_features,
@@ -85,20 +93,12 @@ class DCGAN(GANModel):
                 f"Expected event_shape (c, h, w) for DCGAN, but found {self.event_shape}; "
                 "use the 'gan' model for vectors."
             )
-        check_int("channels", channels, 1)
         c, h, w = self.event_shape
         self.generator = DCGANGenerator(
-            self.latent_dim, self.event_shape, channels, num_classes=num_classes
+            self.latent_size, self.event_shape, width, num_classes=num_classes
         )
-        features, width = cnn_features(c * self.pack, h, w, channels)
-        self.discriminator = Discriminator(
-            features,
-            width,
-            num_classes=num_classes,
-            pack=self.pack,
-            minibatch_features=self.minibatch_features,
-            spectral_norm=self.use_spectral_norm,
-        )
+        features, out_features = cnn_features(c * self.pack, h, w, width)
+        self.discriminator = self._discriminator(features, out_features)
         self._register_data_stats((c, 1, 1))
 
     def _data_stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -110,7 +110,7 @@ class DCGAN(GANModel):
     @classmethod
     def tiny_configs(cls) -> list[dict[str, Any]]:
         """Small configurations: discrete digits, conditional, continuous RGB with stabilisers."""
-        small = {"channels": 2, "latent_dim": 4}
+        small = {"width": 2, "latent_size": 4}
         return [
             {**small, "event_shape": (1, 8, 8), "num_levels": 17},
             {**small, "event_shape": (1, 8, 8), "num_levels": 17, "num_classes": 3, "pack": 2},

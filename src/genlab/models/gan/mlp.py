@@ -7,12 +7,18 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from genlab.errors import ConfigError
-from genlab.models.gan.layers import Discriminator
-from genlab.models.gan.model import GANModel, check_widths
+from genlab.models.gan.model import (
+    DiscriminatorLR,
+    DRepeats,
+    GANModel,
+    GeneratorLR,
+    LatentSize,
+    Pack,
+)
 from genlab.models.gan.networks import MLPGenerator, mlp_features
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 @register("gan")
@@ -27,10 +33,10 @@ class GAN(GANModel):
         num_classes: Number of labels for a class-conditional GAN (label embedding in G,
             projection in D); None for an unconditional one.
         num_levels: Number of levels for integer data; None for continuous data.
-        g_hidden: Hidden widths of the generator.
-        d_hidden: Hidden widths of the discriminator (empty: a linear discriminator).
+        width: Units of each hidden layer of the generator and of the discriminator.
+        depth: Hidden layers of each network (0: affine generator, linear discriminator).
         g_batchnorm: Batch normalisation in the generator's hidden layers.
-        latent_dim, pack, d_steps, g_lr, d_lr: As in :class:`~genlab.models.gan.model.
+        latent_size, pack, d_repeats, g_lr, d_lr: As in :class:`~genlab.models.gan.model.
             GANModel`, with defaults for low-dimensional mixtures: packs of 4 against mode
             collapse, and a discriminator that learns 10 times faster and takes 2 steps per
             generator step, so it resolves sharp modes early (two time-scale updates). With
@@ -43,7 +49,7 @@ class GAN(GANModel):
     Example:
         >>> import torch
         >>> from genlab import create
-        >>> model = create("gan", event_shape=(2,), g_hidden=(32,), d_hidden=(32,))
+        >>> model = create("gan", event_shape=(2,), width=32, depth=1)
         >>> model.sample(5, generator=torch.Generator().manual_seed(0)).shape
         torch.Size([5, 2])
     """
@@ -62,48 +68,42 @@ class GAN(GANModel):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        g_hidden: Sequence[int] = (128, 128, 128),
-        d_hidden: Sequence[int] = (128, 128, 128),
-        g_batchnorm: bool = False,
-        latent_dim: int = 8,
-        pack: int = 4,
-        d_steps: int = 2,
-        g_lr: float | None = 2e-4,
-        d_lr: float | None = 2e-3,
+        width: Annotated[int, Setting(
+            "units of each hidden layer of the generator and the discriminator", ge=1)] = 128,
+        depth: Annotated[int, Setting(
+            "hidden layers of each network (0: affine generator, linear discriminator)",
+            ge=0)] = 3,
+        g_batchnorm: Annotated[bool, Setting(
+            "batch normalisation in the generator's hidden layers")] = False,
+        latent_size: LatentSize = 8,
+        pack: Pack = 4,
+        d_repeats: DRepeats = 2,
+        g_lr: GeneratorLR = 2e-4,
+        d_lr: DiscriminatorLR = 2e-3,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             event_shape=event_shape,
             num_classes=num_classes,
             num_levels=num_levels,
-            latent_dim=latent_dim,
+            latent_size=latent_size,
             pack=pack,
-            d_steps=d_steps,
+            d_repeats=d_repeats,
             g_lr=g_lr,
             d_lr=d_lr,
             **kwargs,
         )
-        g_hidden = check_widths("g_hidden", g_hidden)
-        d_hidden = check_widths("d_hidden", d_hidden)
-        if not isinstance(g_batchnorm, bool):
-            raise ConfigError(f"Expected g_batchnorm to be a bool, but found {g_batchnorm!r}.")
+        hidden = (width,) * depth  # the same hidden layers in both networks
         self.generator = MLPGenerator(
-            self.latent_dim,
+            self.latent_size,
             self.event_shape,
-            g_hidden,
+            hidden,
             num_classes=num_classes,
             tanh=self.discrete,
             batchnorm=g_batchnorm,
         )
-        features, width = mlp_features(self.event_dim * self.pack, d_hidden)
-        self.discriminator = Discriminator(
-            features,
-            width,
-            num_classes=num_classes,
-            pack=self.pack,
-            minibatch_features=self.minibatch_features,
-            spectral_norm=self.use_spectral_norm,
-        )
+        features, out_features = mlp_features(self.event_dim * self.pack, hidden)
+        self.discriminator = self._discriminator(features, out_features)
         self._register_data_stats(self.event_shape)
 
     def _data_stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -113,10 +113,10 @@ class GAN(GANModel):
     @classmethod
     def tiny_configs(cls) -> list[dict[str, Any]]:
         """Small configurations covering every loss, stabiliser and conditioning."""
-        small = {"g_hidden": (8,), "d_hidden": (8,), "latent_dim": 3, "pack": 1, "d_steps": 1}
+        small = {"width": 8, "depth": 1, "latent_size": 3, "pack": 1, "d_repeats": 1}
         return [
             {**small, "event_shape": (2,)},
-            {**small, "event_shape": (2,), "loss": "minimax", "d_steps": 2, "r1_weight": 1.0,
+            {**small, "event_shape": (2,), "loss": "minimax", "d_repeats": 2, "r1_weight": 1.0,
              "g_batchnorm": True},
             {**small, "event_shape": (2,), "loss": "wasserstein", "minibatch_features": 3,
              "pack": 2, "instance_noise": 0.5, "instance_noise_steps": 10},

@@ -10,7 +10,7 @@ space, trained by alternating updates on
 
 :meth:`GANModel.objectives` returns the two players for the common trainer: first the
 discriminator (gradient *ascent* on the objective, written as descent on its negative, run
-``d_steps`` times per step), then the generator (descent on ``E log(1 - D(G(z)))`` for the
+``d_repeats`` times per step), then the generator (descent on ``E log(1 - D(G(z)))`` for the
 minimax loss, or ascent on ``E log D(G(z))`` for the non-saturating one). Each has its own
 optimizer, learning rate and Adam betas (two time-scale updates, TTUR). The trainer zeroes
 every gradient before each objective, so the discriminator's gradients from the generator's
@@ -28,54 +28,50 @@ from_symmetric`).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from genlab.base import GenerativeModel, Objective, check_choice, check_positive
+from genlab.base import GenerativeModel, Objective
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.gan import losses
+from genlab.models.gan.layers import Discriminator
 from genlab.models.gan.rejection import rejection_sample
+from genlab.settings import Annotated, Setting
 
 if TYPE_CHECKING:
     from genlab.data.dataset import Dataset
     from genlab.train.callbacks import Callback
 
 
-def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> None:
-    """Raise ConfigError unless ``value`` is an int >= ``minimum`` (or None when allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"Expected {name} to be an int >= {minimum}, but found {value!r}.")
-
-
-def check_widths(name: str, value: Any) -> tuple[int, ...]:
-    """Validate a list of hidden-layer widths (possibly empty); returns it as a tuple."""
-    if not isinstance(value, (list, tuple)) or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value
-    ):
-        raise ConfigError(f"Expected {name} to be a list of positive ints, but found {value!r}.")
-    return tuple(value)
+#: Settings whose default a subclass changes: declared once here, used in both signatures.
+LatentSize = Annotated[int, Setting("size of the generator's noise z ~ N(0, I)", ge=1)]
+DRepeats = Annotated[int, Setting("discriminator updates per generator update (k)", ge=1)]
+GeneratorLR = Annotated[float | None, Setting(
+    "generator learning rate (None: the trainer's lr)", gt=0)]
+DiscriminatorLR = Annotated[float | None, Setting(
+    "discriminator learning rate (None: g_lr)", gt=0)]
+Pack = Annotated[int, Setting("samples per discriminator decision (PacGAN; 1 = off)", ge=1)]
+MinibatchFeatures = Annotated[int, Setting(
+    "minibatch-discrimination features in the discriminator (0 = off)", ge=0)]
 
 
 class GANModel(GenerativeModel):
     """Shared machinery of the ``gan`` (MLP) and ``dcgan`` (convolutional) models.
 
     Subclasses build ``self.generator`` (``G(z, y)``, output in model space) and
-    ``self.discriminator`` (a :class:`~genlab.models.gan.layers.Discriminator`) and call
+    ``self.discriminator`` (with :meth:`_discriminator` on their feature network) and call
     :meth:`_register_data_stats` with the shape of their standardisation statistics.
 
     Arguments:
         loss: ``"minimax"`` or ``"nonsaturating"`` (the course's two generator losses),
             ``"wasserstein"`` (with gradient penalty) or ``"hinge"``.
-        latent_dim: Size of the noise z ~ N(0, I).
-        d_steps: Discriminator updates per generator update (k).
+        latent_size: Size of the noise z ~ N(0, I).
+        d_repeats: Discriminator updates per generator update (k).
         g_lr: Generator learning rate; None uses the trainer's ``lr``.
         d_lr: Discriminator learning rate; None uses ``g_lr``.
         betas: Adam betas of both players.
@@ -108,51 +104,43 @@ class GANModel(GenerativeModel):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        loss: str = "nonsaturating",
-        latent_dim: int = 16,
-        d_steps: int = 1,
-        g_lr: float | None = None,
-        d_lr: float | None = None,
-        betas: Sequence[float] = (0.5, 0.999),
-        gp_weight: float | None = None,
-        r1_weight: float = 0.0,
-        spectral_norm: bool = False,
-        pack: int = 1,
-        minibatch_features: int = 0,
-        instance_noise: float = 0.0,
-        instance_noise_steps: int = 1000,
-        diag_every: int | None = None,
+        loss: Annotated[str, Setting(
+            "the players' losses: the course's minimax or non-saturating one, Wasserstein "
+            "(with gradient penalty) or hinge", choices=losses.LOSSES)] = "nonsaturating",
+        latent_size: LatentSize = 16,
+        d_repeats: DRepeats = 1,
+        g_lr: GeneratorLR = None,
+        d_lr: DiscriminatorLR = None,
+        betas: Annotated[tuple[float, float], Setting(
+            "Adam betas of both players", ge=0, lt=1)] = (0.5, 0.999),
+        gp_weight: Annotated[float | None, Setting(
+            "weight of the WGAN-GP gradient penalty (None: 10 for wasserstein, else 0)",
+            ge=0)] = None,
+        r1_weight: Annotated[float, Setting(
+            "gamma of the R1 penalty on real data's input gradients", ge=0)] = 0.0,
+        spectral_norm: Annotated[bool, Setting(
+            "spectrally normalise the discriminator's layers")] = False,
+        pack: Pack = 1,
+        minibatch_features: MinibatchFeatures = 0,
+        instance_noise: Annotated[float, Setting(
+            "std of Gaussian noise on every discriminator input, annealed to 0 (0 = off)",
+            ge=0)] = 0.0,
+        instance_noise_steps: Annotated[int, Setting(
+            "generator updates over which the instance noise falls to 0", ge=1)] = 1000,
+        diag_every: Annotated[int | None, Setting(
+            "steps between training diagnostics (None: once per epoch, at most 20 a run)",
+            ge=1)] = None,
     ) -> None:
+        # A subclass passes some of these on through **kwargs: check them here as well.
+        arguments = locals()
+        for name, spec in GANModel.settings().items():
+            spec.check(arguments[name])
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
-        check_choice("loss", loss, losses.LOSSES)
-        check_int("latent_dim", latent_dim, 1)
-        check_int("d_steps", d_steps, 1)
-        check_positive("g_lr", g_lr, allow_none=True)
-        check_positive("d_lr", d_lr, allow_none=True)
-        if (
-            not isinstance(betas, (list, tuple))
-            or len(betas) != 2
-            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
-        ):
-            raise ConfigError(f"Expected betas to be two numbers in [0, 1), but found {betas!r}.")
         if gp_weight is None:
             gp_weight = 10.0 if loss == "wasserstein" else 0.0
-        for name, value in (("gp_weight", gp_weight), ("r1_weight", r1_weight)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"Expected {name} >= 0, but found {value!r}.")
-        if not isinstance(spectral_norm, bool):
-            raise ConfigError(f"Expected spectral_norm to be a bool, but found {spectral_norm!r}.")
-        check_int("pack", pack, 1)
-        check_int("minibatch_features", minibatch_features, 0)
-        check_int("diag_every", diag_every, 1, allow_none=True)
-        if isinstance(instance_noise, bool) or not isinstance(instance_noise, (int, float)) or (
-            instance_noise < 0
-        ):
-            raise ConfigError(f"Expected instance_noise >= 0, but found {instance_noise!r}.")
-        check_int("instance_noise_steps", instance_noise_steps, 1)
         self.loss = loss
-        self.latent_dim = latent_dim
-        self.d_steps = d_steps
+        self.latent_size = latent_size
+        self.d_repeats = d_repeats
         self.g_lr = g_lr
         self.d_lr = d_lr if d_lr is not None else g_lr
         self.betas = (float(betas[0]), float(betas[1]))
@@ -167,6 +155,18 @@ class GANModel(GenerativeModel):
         if self.instance_noise > 0:
             # Generator updates so far: the clock of the noise schedule, saved and resumed.
             self.register_buffer("generator_updates", torch.zeros((), dtype=torch.long))
+
+    def _discriminator(self, features: nn.Module, out_features: int) -> Discriminator:
+        """``D(x, y)`` on the feature network ``features`` (``out_features`` outputs), with this
+        model's conditioning, packing, minibatch discrimination and spectral norm."""
+        return Discriminator(
+            features,
+            out_features,
+            num_classes=self.num_classes,
+            pack=self.pack,
+            minibatch_features=self.minibatch_features,
+            spectral_norm=self.use_spectral_norm,
+        )
 
     # ------------------------------------------------------------------ data <-> model space
     def _register_data_stats(self, shape: Sequence[int]) -> None:
@@ -202,13 +202,13 @@ class GANModel(GenerativeModel):
     def noise(
         self, n: int, *, generator: torch.Generator | None = None, truncation: float | None = None
     ) -> Tensor:
-        """Draw the generator's input z ~ N(0, I), shape ``(n, latent_dim)``, optionally
+        """Draw the generator's input z ~ N(0, I), shape ``(n, latent_size)``, optionally
         truncated to ``|z_i| <= t``.
 
         Truncation uses the inverse CDF: ``z = Phi^-1(u)`` with u uniform on
         ``(Phi(-t), Phi(t))``, an exact draw from the truncated normal in one pass.
         """
-        shape = (n, self.latent_dim)
+        shape = (n, self.latent_size)
         if truncation is None:
             return torch.randn(shape, generator=generator, device=self.device, dtype=self.dtype)
         u = torch.rand(shape, generator=generator, device=self.device, dtype=self.dtype)
@@ -221,8 +221,11 @@ class GANModel(GenerativeModel):
         y: Tensor | None,
         *,
         generator: torch.Generator | None = None,
-        truncation: float | None = None,
-        rejection: bool = False,
+        truncation: Annotated[float | None, Setting(
+            "draw z from N(0, I) truncated to [-t, t] per coordinate (None: the full prior)",
+            gt=0)] = None,
+        rejection: Annotated[bool, Setting(
+            "discriminator rejection sampling (minimax and non-saturating losses)")] = False,
     ) -> Tensor:
         """Samples ``G(z, y)`` mapped to data space, shape ``(n, *event_shape)``.
 
@@ -233,7 +236,6 @@ class GANModel(GenerativeModel):
                 estimate of ``p_data / p_g`` (discriminator rejection sampling, see
                 :mod:`~genlab.models.gan.rejection`; minimax and non-saturating losses only).
         """
-        check_positive("truncation", truncation, allow_none=True)
         if rejection:
             v = rejection_sample(self, n, y, generator=generator, truncation=truncation)
             return self.to_data_space(v)
@@ -337,7 +339,7 @@ class GANModel(GenerativeModel):
         return loss, logs
 
     def objectives(self) -> list[Objective]:
-        """[discriminator (repeated ``d_steps`` times), generator], each with its own optimizer."""
+        """[discriminator (``d_repeats`` times), generator], each with its own optimizer."""
         return [
             Objective(
                 "discriminator",
@@ -345,7 +347,7 @@ class GANModel(GenerativeModel):
                 list(self.discriminator.parameters()),
                 lr=self.d_lr,
                 betas=self.betas,
-                repeats=self.d_steps,
+                repeats=self.d_repeats,
             ),
             Objective(
                 "generator",
@@ -362,16 +364,34 @@ class GANModel(GenerativeModel):
 
         return [GANDiagnostics(every=self.diag_every)]
 
-    def report_figures(self, run_dir: str | Path, prefix: str | Path) -> list[Path]:
-        """Figures for ``genlab demo`` / the report: the run's GAN training report, copied to
-        ``<prefix>-gan-report.png`` (none if the run wrote no report)."""
-        source = Path(run_dir) / "training_report.png"
-        if not source.is_file():
-            return []
-        target = Path(f"{prefix}-gan-report.png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        return [target]
+    @classmethod
+    def figures(cls) -> dict[str, str]:
+        """The GAN training report: losses, mean D(x) and D(G(z)), gradient norms and mode
+        coverage against the step, and the sample snapshots of the diagnostics."""
+        return {"training": "losses, mean D(x) and D(G(z)), gradient norms, mode coverage "
+                            "and sample snapshots against the training step"}
+
+    def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
+        """Draw ``"training"``: the report of ``run_dir/metrics.jsonl`` into ``out`` and, if
+        the run saved sample snapshots, a row of them into ``<out stem>-samples.png``.
+
+        Returns:
+            The paths written.
+
+        Raises:
+            DataError: the run has no readable ``metrics.jsonl``.
+        """
+        if kind != "training":
+            return super().plot(kind, run_dir, out)
+        from genlab.viz.curves import read_metrics
+        from genlab.viz.gan import plot_snapshots, plot_training_report
+
+        run_dir, out = Path(run_dir), Path(out)
+        written = [plot_training_report(read_metrics(run_dir / "metrics.jsonl"), out)]
+        snapshots = sorted((run_dir / "samples").glob("step_*.png"))
+        if snapshots:
+            written.append(plot_snapshots(snapshots, out.with_name(f"{out.stem}-samples.png")))
+        return written
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, loss={self.loss!r}, latent_dim={self.latent_dim}"
+        return f"{super().extra_repr()}, loss={self.loss!r}, latent_size={self.latent_size}"

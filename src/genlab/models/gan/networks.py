@@ -19,7 +19,7 @@ class MLPGenerator(nn.Module):
     """``G(z, y)``: noise (and label) to a flat vector reshaped to ``event_shape``.
 
     Arguments:
-        latent_dim: Size of z.
+        latent_size: Size of z.
         event_shape: Shape of one output sample.
         hidden: Hidden layer widths.
         num_classes: Number of class labels (label embedding concatenated to z); None for G(z).
@@ -30,7 +30,7 @@ class MLPGenerator(nn.Module):
 
     def __init__(
         self,
-        latent_dim: int,
+        latent_size: int,
         event_shape: Sequence[int],
         hidden: Sequence[int],
         *,
@@ -40,8 +40,8 @@ class MLPGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.event_shape = tuple(event_shape)
-        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes is not None else None
-        width = latent_dim * (2 if num_classes is not None else 1)
+        self.embed = nn.Embedding(num_classes, latent_size) if num_classes is not None else None
+        width = latent_size * (2 if num_classes is not None else 1)
         layers: list[nn.Module] = []
         for h in hidden:
             layers.append(nn.Linear(width, h, bias=not batchnorm))
@@ -54,7 +54,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(y)], dim=1)  # (b, 2 * latent_dim)
+            z = torch.cat([z, self.embed(y)], dim=1)  # (b, 2 * latent_size)
         return self.net(z).reshape(-1, *self.event_shape)  # (b, *event_shape)
 
 
