@@ -35,11 +35,12 @@ def test_forward_process_plots(tmp_path):
 
 def test_reverse_trajectory_plots(tmp_path):
     torch.manual_seed(0)
-    model = create("ddpm", event_shape=(2,), num_timesteps=20, hidden=8, depth=1)
+    model = create("ddpm", event_shape=(2,), num_timesteps=20, width=8, depth=1)
     out = plot_reverse_trajectory(model, tmp_path / "r.png", n=50, panels=4,
                                   sampler="dpm-solver", steps=5)
     assert Image.open(out).size == (5 * 220, 250)
     images = create("ddpm", event_shape=(1, 8, 8), num_levels=17, num_classes=3,
-                    num_timesteps=10, channels=8)
+                    num_timesteps=10, width=8)
     out = plot_reverse_trajectory(images, tmp_path / "i.png", n=3, panels=3, guidance=2.0)
     assert Image.open(out).size[0] == 3 * 80
+
