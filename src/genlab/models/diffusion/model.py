@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -413,3 +414,19 @@ class DiffusionModel(GenerativeModel):
         from genlab.models.diffusion.inpaint import inpaint
 
         return inpaint(self, x, mask, y, generator=generator, resample=resample, **options)
+
+    # ------------------------------------------------------------------ pictures
+    @classmethod
+    def figures(cls) -> dict[str, str]:
+        """The forward process q(x_t) of the run's data and the reverse trajectory."""
+        return {"forward": "q(x_t) of the training data at several t",
+                "reverse": "the reverse denoising trajectory"}
+
+    def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
+        """Draw ``kind`` (see :meth:`figures`) of the trained run in ``run_dir`` to ``out``:
+        :func:`genlab.viz.diffusion.plot_run`."""
+        if kind not in self.figures():
+            return super().plot(kind, run_dir, out)
+        from genlab.viz.diffusion import plot_run
+
+        return plot_run(self, kind, run_dir, out)
