@@ -56,7 +56,7 @@ def train_toy(name: str, prediction: str, args) -> tuple[nn.Module, float]:
     data = load_data(name)
     torch.manual_seed(0)
     model = create("ddpm", **data.model_kwargs(), num_timesteps=1000, schedule="linear",
-                   prediction=prediction, hidden=args.hidden, depth=3)
+                   prediction=prediction, width=args.width, depth=3)
     start = time.perf_counter()
     fit(model, data, steps=args.train_steps, batch_size=256, lr=2e-3, seed=0, progress=False)
     return model.eval(), time.perf_counter() - start
@@ -189,7 +189,7 @@ def digits_bench(args, lines: list[str], out_dir: Path) -> None:
     torch.manual_seed(0)
     model = create("ddpm", **data.model_kwargs(conditional=True),
                    num_timesteps=args.digits_timesteps, schedule="cosine", prediction="v",
-                   channels=args.channels, cond_drop_prob=0.1)
+                   width=args.digits_width, condition_dropout=0.1)
     start = time.perf_counter()
     fit(model, data, steps=args.digits_steps, batch_size=128, lr=3e-3, seed=0, progress=False)
     train_s = time.perf_counter() - start
@@ -230,7 +230,7 @@ def digits_bench(args, lines: list[str], out_dir: Path) -> None:
                             sampler="ddpm", guidance=2.0)
     lines += [
         f"Class-conditional UNet ({sum(p.numel() for p in model.parameters())} parameters, "
-        f"channels {args.channels}), T = {args.digits_timesteps} cosine, v-prediction, label "
+        f"width {args.digits_width}), T = {args.digits_timesteps} cosine, v-prediction, label "
         f"dropout 0.1, {args.digits_steps} steps of batch 128, lr 3e-3 ({train_s:.0f} s).", "",
         f"Bits/dim of the variational bound (discretized decoder, an upper bound on the "
         f"17-level NLL) on the first {len(x)} test digits ({bound_s:.0f} s): "
@@ -251,13 +251,13 @@ def main() -> None:
     p.add_argument("--runs", default="moons:v,checkerboard:v,moons:eps",
                    help="data set:prediction pairs to train and score")
     p.add_argument("--train-steps", type=int, default=3000)
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--width", type=int, default=128, help="MLP width for the toy data")
     p.add_argument("--n-eval", type=int, default=3000, help="samples per MMD/SW estimate")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--n-compare", type=int, default=2000, help="samples in the diffusers runs")
     p.add_argument("--digits-steps", type=int, default=1500)
     p.add_argument("--digits-timesteps", type=int, default=100, help="T for digits")
-    p.add_argument("--channels", type=int, default=16, help="UNet width for digits")
+    p.add_argument("--digits-width", type=int, default=16, help="UNet width for digits")
     p.add_argument("--n-digits", type=int, default=500)
     p.add_argument("--n-bound", type=int, default=297)
     p.add_argument("--guidance", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
@@ -275,7 +275,7 @@ def main() -> None:
              f"{' '.join(sys.argv)}` on {platform.machine()}, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads.", "",
              "## Sample quality against network evaluations (NFE)", "",
-             f"MLP denoiser (hidden {args.hidden}, 3 residual blocks), "
+             f"MLP denoiser (width {args.width}, 3 residual blocks), "
              f"T = 1000 linear schedule, {args.train_steps} steps of batch 256, lr 2e-3 with "
              f"cosine decay. MMD^2 (RBF mixture, unbiased, can be < 0) and sliced W2 of "
              f"{args.n_eval} samples against {args.n_eval} test points, mean ± se over "

@@ -180,7 +180,7 @@ def test_dpm_solver_is_second_order():
 
 def gaussian_model(schedule="linear", **kwargs):
     model = create(
-        "ddpm", event_shape=(2,), schedule=schedule, hidden=4, depth=1, **kwargs
+        "ddpm", event_shape=(2,), schedule=schedule, width=4, depth=1, **kwargs
     ).double()
     model.net = ExactEps(model.schedule)
     return model

@@ -30,7 +30,7 @@ class Oracle(nn.Module):
 
 @pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
 def test_every_parametrisation_gives_back_x0_and_eps(prediction):
-    model = create("ddpm", event_shape=(3,), prediction=prediction, hidden=4, depth=1).double()
+    model = create("ddpm", event_shape=(3,), prediction=prediction, width=4, depth=1).double()
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(5, 3, generator=g, dtype=torch.float64)
     eps = torch.randn(5, 3, generator=g, dtype=torch.float64)
@@ -44,7 +44,7 @@ def test_every_parametrisation_gives_back_x0_and_eps(prediction):
 
 def test_training_loss_targets_and_label_dropout():
     torch.manual_seed(0)
-    model = create("ddpm", event_shape=(2,), num_classes=3, prediction="v", hidden=8, depth=1)
+    model = create("ddpm", event_shape=(2,), num_classes=3, prediction="v", width=8, depth=1)
     x, y = torch.randn(64, 2), torch.randint(0, 3, (64,))
     loss, logs = model.training_loss(x, y)
     assert loss.ndim == 0 and torch.isfinite(loss) and logs["mse"] == pytest.approx(loss.item())
@@ -59,7 +59,7 @@ def test_training_loss_targets_and_label_dropout():
 
 def test_classifier_free_guidance_combines_conditional_and_null_outputs():
     torch.manual_seed(0)
-    model = create("ddpm", event_shape=(2,), num_classes=3, hidden=8, depth=1).eval()
+    model = create("ddpm", event_shape=(2,), num_classes=3, width=8, depth=1).eval()
     x, y = torch.randn(4, 2), torch.tensor([0, 1, 2, 1])
     t = torch.full((4,), 500)
     with torch.no_grad():
@@ -86,7 +86,7 @@ def test_discretized_decoder_is_a_distribution_over_levels():
 
 def test_discrete_bound_is_a_log_mass_with_gradients():
     torch.manual_seed(0)
-    model = create("ddpm", event_shape=(1, 4, 4), num_levels=17, num_timesteps=10, channels=8,
+    model = create("ddpm", event_shape=(1, 4, 4), num_levels=17, num_timesteps=10, width=8,
                    channel_mults=(1, 2))
     x = torch.randint(0, 17, (3, 1, 4, 4)).float()
     lp = model.log_prob_bound(x)
@@ -100,7 +100,7 @@ def test_discrete_bound_is_a_log_mass_with_gradients():
 
 
 def test_sample_options_and_errors():
-    model = create("ddpm", event_shape=(2,), num_timesteps=20, hidden=8, depth=1)
+    model = create("ddpm", event_shape=(2,), num_timesteps=20, width=8, depth=1)
     g = torch.Generator
     for opts in [{}, {"sampler": "ddim", "steps": 5, "eta": 0.5}, {"sampler": "dpm-solver"},
                  {"sampler": "ddpm", "steps": 7, "variance": "large"}]:
@@ -119,7 +119,7 @@ def test_constructor_validation():
     for kwargs, word in [({"num_timesteps": 0}, "num_timesteps"),
                          ({"prediction": "score"}, "prediction"),
                          ({"denoiser": "resnet"}, "denoiser"),
-                         ({"cond_drop_prob": 1.0}, "cond_drop_prob"),
+                         ({"condition_dropout": 1.0}, "condition_dropout"),
                          ({"schedule": "custom"}, "betas"),
                          ({"bound_variance": "mid"}, "bound_variance"),
                          ({"channel_mults": []}, "channel_mults"),
@@ -134,7 +134,7 @@ def test_constructor_validation():
 
 def test_trajectory_ends_at_the_samples_of_sample():
     torch.manual_seed(0)
-    model = create("ddpm", event_shape=(2,), num_timesteps=30, hidden=8, depth=1)
+    model = create("ddpm", event_shape=(2,), num_timesteps=30, width=8, depth=1)
     model.data_scale.fill_(2.0)
     for opts in [{}, {"sampler": "dpm-solver", "steps": 6}]:
         tr = model.sample_trajectory(5, generator=torch.Generator().manual_seed(3), **opts)
@@ -147,7 +147,7 @@ def test_trajectory_ends_at_the_samples_of_sample():
 
 def test_inpaint_keeps_known_pixels_and_checks_input():
     torch.manual_seed(0)
-    model = create("ddpm", event_shape=(1, 4, 4), num_levels=17, num_timesteps=10, channels=8)
+    model = create("ddpm", event_shape=(1, 4, 4), num_levels=17, num_timesteps=10, width=8)
     x = torch.randint(0, 17, (3, 1, 4, 4)).float()
     mask = torch.zeros(1, 4, 4)
     mask[..., :2, :] = 1
@@ -167,7 +167,7 @@ def test_inpaint_keeps_known_pixels_and_checks_input():
 def test_initialize_measures_data_scale():
     from genlab import Dataset
 
-    model = create("ddpm", event_shape=(2,), hidden=4, depth=1)
+    model = create("ddpm", event_shape=(2,), width=4, depth=1)
     data = Dataset(x=3 * torch.randn(5000, 2, generator=torch.Generator().manual_seed(0)))
     model.initialize(data)
     # std of 10000 N(0, 9) values: standard error 3 / sqrt(2 * 10000) = 0.021.
@@ -179,8 +179,27 @@ def test_denoisers_shapes_and_time_embedding():
     emb = sinusoidal_embedding(torch.tensor([0.0, 1.0, 500.0]), 16)
     assert emb.shape == (3, 16) and torch.allclose(emb[0, :8], torch.ones(8))
     x, t = torch.randn(2, 1, 8, 8), torch.tensor([3, 900])
-    unet = UNetDenoiser((1, 8, 8), 1000, num_classes=10, channels=8, channel_mults=(1, 2, 2),
-                        num_res_blocks=2)
+    unet = UNetDenoiser((1, 8, 8), 1000, num_classes=10, width=8, channel_mults=(1, 2, 2),
+                        depth=2)
     assert unet(x, t, torch.tensor([0, 10])).shape == x.shape
-    mlp = MLPDenoiser((1, 8, 8), 1000, hidden=16, depth=2)
+    mlp = MLPDenoiser((1, 8, 8), 1000, width=16, depth=2)
     assert mlp(x, t).shape == x.shape
+
+
+def test_sampling_options_are_declared_once_and_shared():
+    from dataclasses import fields
+
+    from genlab.models.diffusion.samplers import SamplingOptions
+
+    model = create("ddpm", event_shape=(2,), num_timesteps=10, width=4, depth=1)
+    declared = model.sample_options()
+    assert [f.name for f in fields(SamplingOptions)] == list(declared)
+    defaults = model.sampling_options()
+    assert all(getattr(defaults, name) == spec.default for name, spec in declared.items())
+    assert model.sampling_options(sampler="ddim", steps=4).steps == 4
+    for opts, word in [({"temperature": 1.0}, "temperature"), ({"eta": -1.0}, "eta"),
+                       ({"sampler": "euler"}, "sampler")]:
+        with pytest.raises(ConfigError, match=word):
+            model.sample_trajectory(2, **opts)
+    with pytest.raises(ConfigError, match="'ddpm' for inpainting"):
+        model.inpaint(torch.zeros(2, 2), torch.tensor([1.0, 0.0]), sampler="ddim")

@@ -11,6 +11,7 @@
   same images noisier and noisier.
 * :func:`plot_reverse_trajectory` -- the reverse process of a trained model, from N(0, I) to
   data: scatter panels plus a few particle paths for 2-D data; a strip per sample for images.
+* :func:`plot_run` -- either picture of a trained run (``genlab plot RUN --kind NAME``).
 
 Both work in data units for continuous data (the model's working space times its
 ``data_scale``) and show images as the working space (-1, 1) mapped to grey levels.
@@ -29,9 +30,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from genlab.data import Dataset, load_data
 from genlab.data.transforms import to_symmetric
 from genlab.errors import ConfigError, ShapeError
 from genlab.models.diffusion.schedule import NoiseSchedule
+from genlab.train.checkpoint import read_config
 from genlab.viz.core import new_figure, save_figure
 from genlab.viz.grid import image_grid_figure
 
@@ -74,6 +77,7 @@ def forward_process_figure(
     ts: Sequence[int] | None = None,
     max_points: int = 1000,
     n_images: int = 6,
+    scale: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Figure:
     """The figure of :func:`plot_forward_process`."""
@@ -91,8 +95,8 @@ def forward_process_figure(
     if x.dim() != 2 or x.shape[1] != 2:
         raise ShapeError(f"Expected 2-D points (n, 2) or images (n, c, h, w), but found "
                          f"{tuple(x.shape)}.")
-    # The model diffuses x / std; show it back in data units: x_t * std.
-    scale = float(x.std())
+    # The model diffuses x / scale (the data's std); show it back in data units: x_t * scale.
+    scale = float(x.std()) if scale is None else float(scale)
     x0 = x[torch.randperm(x.shape[0], generator=generator)[:max_points]] / scale  # (m, 2)
     lim, res = 3.2, 100
     grid_1d = torch.linspace(-lim, lim, res, dtype=torch.float64)
@@ -128,6 +132,7 @@ def plot_forward_process(
     ts: Sequence[int] | None = None,
     max_points: int = 1000,
     n_images: int = 6,
+    scale: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Path:
     """Plot the diffused data distribution q(x_t) at several steps t; write a PNG.
@@ -141,13 +146,15 @@ def plot_forward_process(
             :func:`default_timesteps`.
         max_points: Data points in the Gaussian-convolution density (2-D).
         n_images: Images in the strip (images).
+        scale: 2-D points are diffused as ``x / scale``, the working space of a model
+            (its ``data_scale``); default: the data's standard deviation.
         generator: Source of the noise draws (default: seed 0).
 
     Returns:
         The path written.
     """
     fig = forward_process_figure(data, schedule=schedule, ts=ts, max_points=max_points,
-                                 n_images=n_images, generator=generator)
+                                 n_images=n_images, scale=scale, generator=generator)
     return save_figure(fig, out)
 
 
@@ -238,3 +245,39 @@ def plot_reverse_trajectory(
     fig = reverse_trajectory_figure(model, n=n, y=y, panels=panels, paths=paths,
                                     generator=generator, **options)
     return save_figure(fig, out)
+
+
+def run_data(run_dir: str | os.PathLike[str]) -> Dataset:
+    """The training split of the data set a run was trained on, named in its config.json."""
+    name = (read_config(run_dir).get("data") or {}).get("name")
+    if not name:
+        raise ConfigError(
+            f"Expected the name of the training data in {Path(run_dir) / 'config.json'}, "
+            "but found none."
+        )
+    return load_data(name, split="train")
+
+
+def plot_run(
+    model: Any, kind: str, run_dir: str | os.PathLike[str], out: str | os.PathLike[str]
+) -> list[Path]:
+    """Draw a picture of the trained diffusion run in ``run_dir``; write a PNG.
+
+    Arguments:
+        model: The run's :class:`~genlab.models.diffusion.DiffusionModel`.
+        kind: ``"forward"``: q(x_t) of the run's training data, diffused with the model's own
+            schedule and ``data_scale``; ``"reverse"``: the model's reverse trajectory with
+            the default sampling options.
+        run_dir: The run folder (its ``config.json`` names the training data).
+        out: Path of the PNG.
+
+    Returns:
+        The paths written.
+    """
+    if kind == "forward":
+        scale = None if model.discrete else float(model.data_scale)
+        return [plot_forward_process(run_data(run_dir), out, schedule=model.schedule,
+                                     scale=scale)]
+    if kind == "reverse":
+        return [plot_reverse_trajectory(model, out)]
+    raise ConfigError(f"Expected kind to be one of 'forward', 'reverse', but found {kind!r}.")

@@ -69,7 +69,7 @@ class MLPDenoiser(nn.Module):
         event_shape: Shape of one sample.
         num_timesteps: T (for the time embedding's scale).
         num_classes: Number of classes for a conditional model, or None.
-        hidden: Width of the hidden layers.
+        width: Units of the hidden layers (and of the time embedding).
         depth: Number of residual blocks.
     """
 
@@ -79,20 +79,20 @@ class MLPDenoiser(nn.Module):
         num_timesteps: int,
         num_classes: int | None = None,
         *,
-        hidden: int = 128,
+        width: int = 128,
         depth: int = 3,
     ) -> None:
         super().__init__()
         self.event_shape = tuple(event_shape)
         dim = math.prod(self.event_shape)
-        self.embed = TimeClassEmbedding(num_timesteps, hidden, num_classes)
-        self.inp = nn.Linear(dim, hidden)
-        self.blocks = nn.ModuleList(ResidualMLPBlock(hidden, hidden) for _ in range(depth))
-        self.out = nn.Linear(hidden, dim)
+        self.embed = TimeClassEmbedding(num_timesteps, width, num_classes)
+        self.inp = nn.Linear(dim, width)
+        self.blocks = nn.ModuleList(ResidualMLPBlock(width, width) for _ in range(depth))
+        self.out = nn.Linear(width, dim)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        emb = self.embed(t, y)  # (n, hidden)
-        h = self.inp(x.reshape(x.shape[0], -1))  # (n, hidden)
+        emb = self.embed(t, y)  # (n, width)
+        h = self.inp(x.reshape(x.shape[0], -1))  # (n, width)
         for block in self.blocks:
             h = block(h, emb)
         # No normalisation on the residual stream: it carries x linearly, so the output can
@@ -147,8 +147,8 @@ class SelfAttention(nn.Module):
 class UNetDenoiser(nn.Module):
     """A small UNet for images of shape ``(c, h, w)``.
 
-    Resolution level i has ``channels * channel_mults[i]`` channels and ``num_res_blocks``
-    residual blocks; each level but the last halves the resolution (strided conv). The
+    Resolution level i has ``width * channel_mults[i]`` channels and ``depth`` residual
+    blocks; each level but the last halves the resolution (strided conv). The
     lowest resolution has self-attention after every block and a middle block of
     ResBlock-attention-ResBlock. The way up mirrors the way down, each block concatenating
     the matching feature map from the way down (skip connection), then upsampling (nearest +
@@ -158,9 +158,9 @@ class UNetDenoiser(nn.Module):
         event_shape: ``(c, h, w)``; h and w divisible by ``2^(len(channel_mults) - 1)``.
         num_timesteps: T (for the time embedding's scale).
         num_classes: Number of classes for a conditional model, or None.
-        channels: Channels at full resolution.
+        width: Channels at full resolution.
         channel_mults: Channel multiplier per resolution level.
-        num_res_blocks: Residual blocks per level on the way down.
+        depth: Residual blocks per level on the way down.
         dropout: Dropout inside the residual blocks.
 
     Raises:
@@ -173,9 +173,9 @@ class UNetDenoiser(nn.Module):
         num_timesteps: int,
         num_classes: int | None = None,
         *,
-        channels: int = 16,
+        width: int = 16,
         channel_mults: Sequence[int] = (1, 2),
-        num_res_blocks: int = 1,
+        depth: int = 1,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -184,23 +184,23 @@ class UNetDenoiser(nn.Module):
                 f"Expected event_shape (c, h, w) for the UNet denoiser, but found "
                 f"{tuple(event_shape)}."
             )
-        c, height, width = event_shape
+        c, height, image_width = event_shape
         factor = 2 ** (len(channel_mults) - 1)
-        if height % factor or width % factor:
+        if height % factor or image_width % factor:
             raise ConfigError(
                 f"Expected image height and width divisible by {factor} for "
-                f"{len(channel_mults)} UNet levels, but found {height}x{width}."
+                f"{len(channel_mults)} UNet levels, but found {height}x{image_width}."
             )
-        emb_dim = 4 * channels
-        widths = [channels * m for m in channel_mults]
+        emb_dim = 4 * width
+        widths = [width * m for m in channel_mults]
         self.embed = TimeClassEmbedding(num_timesteps, emb_dim, num_classes)
-        self.inp = nn.Conv2d(c, channels, 3, padding=1)
+        self.inp = nn.Conv2d(c, width, 3, padding=1)
 
         self.down = nn.ModuleList()
-        skips, c_now = [channels], channels
+        skips, c_now = [width], width
         for level, w in enumerate(widths):
             last = level == len(widths) - 1
-            for _ in range(num_res_blocks):
+            for _ in range(depth):
                 self.down.append(ResBlock(c_now, w, emb_dim, dropout))
                 if last:
                     self.down.append(SelfAttention(w))
@@ -218,7 +218,7 @@ class UNetDenoiser(nn.Module):
         self.up = nn.ModuleList()
         for level in reversed(range(len(widths))):
             w = widths[level]
-            for _ in range(num_res_blocks + 1):
+            for _ in range(depth + 1):
                 self.up.append(ResBlock(c_now + skips.pop(), w, emb_dim, dropout))
                 if level == len(widths) - 1:
                     self.up.append(SelfAttention(w))
@@ -232,8 +232,8 @@ class UNetDenoiser(nn.Module):
         self.out = nn.Conv2d(c_now, c, 3, padding=1)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        emb = self.embed(t, y)  # (n, 4 channels)
-        h = self.inp(x)  # (n, channels, h, w)
+        emb = self.embed(t, y)  # (n, 4 width)
+        h = self.inp(x)  # (n, width, h, w)
         skips = [h]
         for layer in self.down:
             if isinstance(layer, ResBlock):

@@ -19,13 +19,14 @@ References:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from genlab.errors import ConfigError, DataError, ShapeError
-from genlab.models.diffusion.samplers import plan
+from genlab.models.diffusion.samplers import Denoise, Sampler
+from genlab.models.diffusion.schedule import NoiseSchedule
 
 if TYPE_CHECKING:
     from genlab.models.diffusion.model import DiffusionModel
@@ -38,10 +39,8 @@ def inpaint(
     y: Tensor | None = None,
     *,
     generator: torch.Generator | None = None,
-    steps: int | None = None,
     resample: int = 1,
-    variance: str = "large",
-    guidance: float = 1.0,
+    **options: Any,
 ) -> Tensor:
     """Inpaint ``x`` where ``mask`` is 0, keeping ``x`` where ``mask`` is 1.
 
@@ -53,12 +52,12 @@ def inpaint(
             ``(n, *event_shape)``.
         y: Class labels (conditional models).
         generator: Source of randomness.
-        steps: Reverse steps (default T, every step).
         resample: RePaint resampling rounds per step (1: plain replacement).
-        variance: Variance of the DDPM steps, ``"large"`` (beta, default) or ``"small"``.
-            The large one pairs with the jump back, whose variance is also beta; with the
-            small one repeated resampling shrinks the spread of the filled-in part.
-        guidance: Classifier-free guidance scale (conditional models).
+        **options: Sampling options of ``model.sample`` for the DDPM steps: ``steps``
+            (default T, every step), ``variance``, ``guidance``, ``clip_denoised``. Here
+            ``variance`` defaults to ``"large"`` (beta): it pairs with the jump back, whose
+            variance is also beta; with the small one repeated resampling shrinks the spread
+            of the filled-in part.
 
     Returns:
         Shape ``(n, *event_shape)``, in data space, equal to ``x`` where ``mask`` is 1.
@@ -66,7 +65,7 @@ def inpaint(
     Raises:
         ShapeError: ``x`` or ``mask`` has the wrong shape.
         DataError: ``x`` is invalid for the model, or ``mask`` holds values other than 0, 1.
-        ConfigError: invalid ``steps``, ``resample``, ``variance`` or ``guidance``.
+        ConfigError: invalid ``resample`` or sampling options, or a sampler other than DDPM.
     """
     x, batch_shape = model._check_x(x)
     if len(batch_shape) != 1:
@@ -86,28 +85,38 @@ def inpaint(
     y = model._check_y(y, x.shape[0])
     if isinstance(resample, bool) or not isinstance(resample, int) or resample < 1:
         raise ConfigError(f"Expected resample to be a positive int, but found {resample!r}.")
-    # Ancestral DDPM steps over the same spaced steps as sampling.
-    sampler, timesteps = plan(model.schedule.num_timesteps, "ddpm", steps, variance=variance)
-    guidance, clip = model._guidance_and_clip(guidance, None)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return _repaint(model, x, mask, y, sampler, timesteps, resample, guidance, clip,
-                            generator)
-    finally:
-        model.train(was_training)
+    checked = model.sampling_options(**{"variance": "large", **options})
+    if checked.sampler != "ddpm":
+        raise ConfigError(
+            f"Expected sampler 'ddpm' for inpainting, but found {checked.sampler!r}."
+        )
+    with model.evaluating():
+        # Ancestral DDPM steps over the same spaced steps as sampling.
+        denoise, sampler, timesteps, x_T = model._plan(x.shape[0], y, checked, generator)
+        known = model.to_working(x)  # (n, *event_shape)
+        x_t = _repaint(model.schedule, known, mask, x_T, denoise, sampler, timesteps, resample,
+                       generator)
+    return torch.where(mask.bool(), x, model.from_working(x_t))
 
 
-def _repaint(model, x, mask, y, sampler, timesteps, resample, guidance, clip, generator):
-    schedule = model.schedule
-    known = model.to_working(x)  # (n, *event_shape)
-    x_t = torch.randn(known.shape, generator=generator, device=known.device, dtype=known.dtype)
+def _repaint(
+    schedule: NoiseSchedule,
+    known: Tensor,
+    mask: Tensor,
+    x_T: Tensor,
+    denoise: Denoise,
+    sampler: Sampler,
+    timesteps: list[int],
+    resample: int,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """The RePaint loop in the working space: from x_T to x_0 with ``known`` kept by ``mask``."""
+    x_t = x_T
     for i, t in enumerate(timesteps):
         s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         rounds = resample if s >= 0 else 1
         for r in range(rounds):
-            x0, eps = model._guesses(x_t, t, y, guidance, clip)
+            x0, eps = denoise(x_t, t)
             unknown = sampler.step(schedule, x_t, t, s, x0, eps, generator)
             known_s = known if s < 0 else schedule.q_sample(known, s, generator=generator)
             x_s = mask * known_s + (1.0 - mask) * unknown
@@ -118,5 +127,5 @@ def _repaint(model, x, mask, y, sampler, timesteps, resample, guidance, clip, ge
                                     dtype=x_s.dtype)
                 x_t = math.sqrt(a) * x_s + math.sqrt(1.0 - a) * noise
         x_t = x_s
-    return torch.where(mask.bool(), x, model.from_working(x_t))
+    return x_t
 

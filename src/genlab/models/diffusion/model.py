@@ -14,27 +14,34 @@ data's standard deviation measured by :meth:`DiffusionModel.initialize` (1 until
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab.base import GenerativeModel, Objective, check_choice, check_positive
+from genlab.base import GenerativeModel, Objective
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.diffusion.bound import bound_terms
 from genlab.models.diffusion.denoisers import MLPDenoiser, UNetDenoiser
 from genlab.models.diffusion.samplers import (
+    SAMPLERS,
+    Denoise,
+    Sampler,
+    SamplingOptions,
     Trajectory,
     plan,
     reverse_process,
-    spaced_timesteps,
+    reverse_trajectory,
 )
 from genlab.models.diffusion.schedule import make_schedule
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 #: Seed of the noise used by the likelihood bound, so ``log_prob_bound`` is a deterministic
 #: function of the weights and x (common random numbers across models and calls).
@@ -57,16 +64,19 @@ class DiffusionModel(GenerativeModel):
         betas: The T betas of a ``"custom"`` schedule.
         prediction: What the network predicts: ``"eps"``, ``"x0"`` or ``"v"``.
         denoiser: ``"mlp"``, ``"unet"`` or ``"auto"`` (UNet for (c, h, w) images, else MLP).
-        hidden, depth: Width and residual blocks of the MLP denoiser.
-        channels, channel_mults, num_res_blocks, dropout: Size of the UNet denoiser.
-        cond_drop_prob: Probability of training on the "no label" class (for guidance).
+        width: Units of the MLP's hidden layers, or channels of the UNet's first level
+            (None: 128 for the MLP, 16 for the UNet).
+        depth: Residual blocks of the MLP, or residual blocks per level of the UNet
+            (None: 3 for the MLP, 1 for the UNet).
+        channel_mults, dropout: Channel multiplier per level and dropout of the UNet.
+        condition_dropout: Probability of training on the "no label" class (for guidance).
         bound_variance: Fixed reverse variance used by the likelihood bound, ``"large"``
             (beta_t) or ``"small"`` (beta_tilde_t); see ``bound.py``.
 
     Example:
         >>> import torch
         >>> from genlab import create
-        >>> model = create("ddpm", event_shape=(2,), num_timesteps=20, hidden=16, depth=1)
+        >>> model = create("ddpm", event_shape=(2,), num_timesteps=20, width=16, depth=1)
         >>> model.sample(3, sampler="dpm-solver", steps=5).shape
         torch.Size([3, 2])
     """
@@ -82,13 +92,13 @@ class DiffusionModel(GenerativeModel):
     recipes: ClassVar[dict[str, Recipe]] = {
         "points": Recipe(
             params={"num_timesteps": 250, "schedule": "cosine", "prediction": "v",
-                    "hidden": 128, "depth": 3},
+                    "width": 128, "depth": 3},
             train={"steps": 2500, "batch_size": 256, "lr": 2e-3, "keep": "last"},
             quick={"steps": 500},
         ),
         "images": Recipe(
             params={"num_timesteps": 100, "schedule": "cosine", "prediction": "v",
-                    "channels": 16},
+                    "width": 16},
             train={"steps": 1500, "batch_size": 128, "lr": 3e-3, "keep": "last"},
             quick={"steps": 150},
             note="bench/bench_diffusion.py (digits bound, Frechet distance)",
@@ -101,68 +111,69 @@ class DiffusionModel(GenerativeModel):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        num_timesteps: int = 1000,
-        schedule: str = "linear",
-        beta_start: float = 1e-4,
-        beta_end: float = 0.02,
-        betas: Sequence[float] | None = None,
-        prediction: str = "eps",
-        denoiser: str = "auto",
-        hidden: int = 128,
-        depth: int = 3,
-        channels: int = 16,
-        channel_mults: Sequence[int] = (1, 2),
-        num_res_blocks: int = 1,
-        dropout: float = 0.0,
-        cond_drop_prob: float = 0.1,
-        bound_variance: str = "large",
+        num_timesteps: Annotated[int, Setting("T, the number of diffusion steps", ge=1)] = 1000,
+        schedule: Annotated[str, Setting(
+            "noise schedule: linear (Ho et al.), cosine (Nichol & Dhariwal) or custom (betas)",
+            choices=("linear", "cosine", "custom"))] = "linear",
+        beta_start: Annotated[float, Setting(
+            "first beta of the linear schedule", gt=0, lt=1)] = 1e-4,
+        beta_end: Annotated[float, Setting("last beta of the linear schedule", gt=0, lt=1)] = 0.02,
+        betas: Annotated[list[float] | None, Setting(
+            "the T betas of a custom schedule", gt=0, lt=1)] = None,
+        prediction: Annotated[str, Setting(
+            "what the network predicts: the noise eps, the data x0 or v = alpha eps - sigma x0",
+            choices=("eps", "x0", "v"))] = "eps",
+        denoiser: Annotated[str, Setting(
+            "network: mlp, unet, or auto (UNet for (c, h, w) images, else MLP)",
+            choices=("auto", "mlp", "unet"))] = "auto",
+        width: Annotated[int | None, Setting(
+            "units of the MLP's hidden layers or channels of the UNet's first level "
+            "(None: 128 for the MLP, 16 for the UNet)", ge=1)] = None,
+        depth: Annotated[int | None, Setting(
+            "residual blocks of the MLP or per level of the UNet "
+            "(None: 3 for the MLP, 1 for the UNet)", ge=1)] = None,
+        channel_mults: Annotated[list[int], Setting(
+            "UNet channel multiplier of each level (level i: width * channel_mults[i] channels)",
+            ge=1)] = (1, 2),
+        dropout: Annotated[float, Setting(
+            "dropout inside the UNet's residual blocks", ge=0, lt=1)] = 0.0,
+        condition_dropout: Annotated[float, Setting(
+            "probability of training on the no-label class, for classifier-free guidance",
+            ge=0, lt=1)] = 0.1,
+        bound_variance: Annotated[str, Setting(
+            "reverse variance of the likelihood bound: large (beta_t) or small (beta_tilde_t)",
+            choices=("large", "small"))] = "large",
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
-        for name, value in [("num_timesteps", num_timesteps), ("hidden", hidden),
-                            ("depth", depth), ("channels", channels),
-                            ("num_res_blocks", num_res_blocks)]:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"Expected {name} to be a positive int, but found {value!r}.")
-            check_positive(name, value)
-        mults = list(channel_mults) if isinstance(channel_mults, (list, tuple)) else []
-        if not mults or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in mults):
+        if not channel_mults:
             raise ConfigError(
-                f"Expected channel_mults to be a list of positive ints, but found "
-                f"{channel_mults!r}."
+                f"Expected channel_mults to be a non-empty list, but found {channel_mults!r}."
             )
-        check_choice("prediction", prediction, ("eps", "x0", "v"))
-        check_choice("denoiser", denoiser, ("auto", "mlp", "unet"))
-        check_choice("bound_variance", bound_variance, ("small", "large"))
-        for name, value in [("dropout", dropout), ("cond_drop_prob", cond_drop_prob)]:
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not number or not 0 <= value < 1:
-                raise ConfigError(f"Expected {name} in [0, 1), but found {value!r}.")
         self.schedule = make_schedule(
             schedule, num_timesteps, beta_start=beta_start, beta_end=beta_end, betas=betas
         )
         self.prediction = prediction
         self.bound_variance = bound_variance
-        self.cond_drop_prob = float(cond_drop_prob) if num_classes is not None else 0.0
+        self.condition_dropout = float(condition_dropout) if num_classes is not None else 0.0
         if denoiser == "auto":
             denoiser = "unet" if len(self.event_shape) == 3 else "mlp"
+        # None leaves the denoiser's own default size.
+        size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
         if denoiser == "unet":
             self.net = UNetDenoiser(
-                self.event_shape, num_timesteps, num_classes, channels=channels,
-                channel_mults=tuple(channel_mults), num_res_blocks=num_res_blocks,
-                dropout=dropout,
+                self.event_shape, num_timesteps, num_classes,
+                channel_mults=tuple(channel_mults), dropout=dropout, **size,
             )
         else:
-            self.net = MLPDenoiser(
-                self.event_shape, num_timesteps, num_classes, hidden=hidden, depth=depth
-            )
+            self.net = MLPDenoiser(self.event_shape, num_timesteps, num_classes, **size)
         # Scale of continuous data (their std), measured in initialize(); saved with the weights.
         self.register_buffer("data_scale", torch.ones(()))
 
     @classmethod
     def tiny_configs(cls) -> list[dict[str, Any]]:
         """Small configurations covering every variant, for the contract tests."""
-        vec = {"num_timesteps": 20, "hidden": 16, "depth": 1}
-        img = {"event_shape": (1, 8, 8), "num_levels": 17, "num_timesteps": 20, "channels": 8}
+        vec = {"num_timesteps": 20, "width": 16, "depth": 1}
+        img = {"event_shape": (1, 8, 8), "num_levels": 17, "num_timesteps": 20, "width": 8}
         return [
             {"event_shape": (2,), **vec},
             {"event_shape": (2,), **vec, "schedule": "cosine", "prediction": "v",
@@ -237,15 +248,15 @@ class DiffusionModel(GenerativeModel):
         """L_simple: ``E_{t, eps} ||target - net(x_t, t)||^2`` per dimension, t ~ U{0..T-1}.
 
         The target is eps, x0 or v = alpha_t eps - sigma_t x0 (``prediction``). Labels are
-        replaced by the null class with probability ``cond_drop_prob``.
+        replaced by the null class with probability ``condition_dropout``.
         """
         x0 = self.to_working(x)
         n = x0.shape[0]
         t = torch.randint(0, self.schedule.num_timesteps, (n,), device=x0.device)
         eps = torch.randn_like(x0)
         x_t = self.schedule.q_sample(x0, t, eps)
-        if y is not None and self.cond_drop_prob > 0:
-            drop = torch.rand(n, device=x0.device) < self.cond_drop_prob
+        if y is not None and self.condition_dropout > 0:
+            drop = torch.rand(n, device=x0.device) < self.condition_dropout
             y = torch.where(drop, torch.full_like(y, self.num_classes), y)
         if self.prediction == "eps":
             target = eps
@@ -285,57 +296,75 @@ class DiffusionModel(GenerativeModel):
         return -self._log_prob_bound(x, y, strata=VALIDATION_STRATA) / self.event_dim
 
     # ------------------------------------------------------------------ sampling
-    def _guidance_and_clip(
-        self, guidance: float, clip_denoised: bool | None
-    ) -> tuple[float, bool]:
-        """Validate the guidance scale; resolve the clip default (on for pixel data)."""
-        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not (
-            math.isfinite(guidance) and guidance >= 0
-        ):
-            raise ConfigError(f"Expected guidance >= 0, but found {guidance!r}.")
-        if guidance != 1.0 and not self.conditional:
-            raise ConfigError(
-                f"Expected guidance 1.0 for an unconditional model, but found {guidance!r}."
-            )
-        return float(guidance), self.discrete if clip_denoised is None else bool(clip_denoised)
-
     def _sample(
         self,
         n: int,
         y: Tensor | None,
         *,
         generator: torch.Generator | None = None,
-        sampler: str = "ddpm",
-        steps: int | None = None,
-        eta: float = 0.0,
-        variance: str = "small",
-        guidance: float = 1.0,
-        clip_denoised: bool | None = None,
+        sampler: Annotated[str, Setting(
+            "reverse sampler: ddpm (ancestral), ddim or dpm-solver (DPM-Solver++(2M))",
+            choices=SAMPLERS)] = "ddpm",
+        steps: Annotated[int | None, Setting(
+            "network calls (None: T for ddpm, 50 for ddim, 20 for dpm-solver, at most T)",
+            ge=1)] = None,
+        eta: Annotated[float, Setting("DDIM noise scale (0: deterministic)", ge=0)] = 0.0,
+        variance: Annotated[str, Setting(
+            "variance of the DDPM steps: small (beta_tilde) or large (beta)",
+            choices=("small", "large"))] = "small",
+        guidance: Annotated[float, Setting(
+            "classifier-free guidance scale w: eps_u + w (eps_c - eps_u), conditional models",
+            ge=0)] = 1.0,
+        clip_denoised: Annotated[bool | None, Setting(
+            "clip x0 guesses to [-1, 1] (None: for discrete data)")] = None,
     ) -> Tensor:
-        """Draw samples with the chosen reverse sampler (see :meth:`sample_trajectory`)."""
-        return self.from_working(
-            self._reverse(n, y, generator, sampler, steps, eta, variance, guidance,
-                          clip_denoised)
-        )
+        """Draw samples with the chosen reverse sampler (see :class:`SamplingOptions`)."""
+        options = SamplingOptions(sampler, steps, eta, variance, guidance, clip_denoised)
+        denoise, sampler_obj, timesteps, x_T = self._plan(n, y, options, generator)
+        x_0 = reverse_process(denoise, self.schedule, x_T, sampler_obj, timesteps,
+                              generator=generator)
+        return self.from_working(x_0)
 
-    def _reverse(self, n, y, generator, sampler, steps, eta, variance, guidance, clip_denoised,
-                 callback=None, x_T=None) -> Tensor:
-        sampler_obj, timesteps = plan(
-            self.schedule.num_timesteps, sampler, steps, eta=eta, variance=variance
-        )
-        guidance, clip = self._guidance_and_clip(guidance, clip_denoised)
-        if x_T is None:
-            x_T = torch.randn(
-                (n, *self.event_shape), generator=generator, device=self.device, dtype=self.dtype
+    def sampling_options(self, **options: Any) -> SamplingOptions:
+        """Check sampling options against their declaration on ``sample``; fill the defaults.
+
+        Raises:
+            ConfigError: an unknown option or a value its declaration refuses.
+        """
+        return SamplingOptions.from_declared(self.sample_options(), options)
+
+    def _plan(
+        self, n: int, y: Tensor | None, options: SamplingOptions,
+        generator: torch.Generator | None,
+    ) -> tuple[Denoise, Sampler, list[int], Tensor]:
+        """What a reverse run needs: ``denoise(x_t, t) -> (x0_hat, eps_hat)`` with the options'
+        guidance and clipping, the sampler, the step indices it visits and x_T ~ N(0, I)."""
+        if options.guidance != 1.0 and not self.conditional:
+            raise ConfigError(
+                f"Expected guidance 1.0 for an unconditional model, but found "
+                f"{options.guidance!r}."
             )
+        clip = self.discrete if options.clip_denoised is None else options.clip_denoised
 
         def denoise(x_t: Tensor, t: int) -> tuple[Tensor, Tensor]:
-            return self._guesses(x_t, t, y, guidance, clip)
+            return self._guesses(x_t, t, y, options.guidance, clip)
 
-        return reverse_process(
-            denoise, self.schedule, x_T, sampler_obj, timesteps, generator=generator,
-            callback=callback,
+        sampler, timesteps = plan(self.schedule.num_timesteps, options)
+        x_T = torch.randn(
+            (n, *self.event_shape), generator=generator, device=self.device, dtype=self.dtype
         )
+        return denoise, sampler, timesteps, x_T
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Evaluation mode without gradients inside the block; the mode is restored after."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
 
     def sample_trajectory(
         self,
@@ -343,12 +372,7 @@ class DiffusionModel(GenerativeModel):
         y: Tensor | int | None = None,
         *,
         generator: torch.Generator | None = None,
-        sampler: str = "ddpm",
-        steps: int | None = None,
-        eta: float = 0.0,
-        variance: str = "small",
-        guidance: float = 1.0,
-        clip_denoised: bool | None = None,
+        **options: Any,
     ) -> Trajectory:
         """Run the reverse process like :meth:`sample` and keep every intermediate state.
 
@@ -357,12 +381,8 @@ class DiffusionModel(GenerativeModel):
             y: Class labels (conditional models).
             generator: Source of randomness; with the same seed, ``states[-1]`` maps to the
                 same samples that ``sample`` returns.
-            sampler: ``"ddpm"`` (default, all T steps), ``"ddim"`` or ``"dpm-solver"``.
-            steps: Number of network calls (default T, 50 and 20 for the three samplers).
-            eta: DDIM noise scale (0: deterministic).
-            variance: DDPM variance, ``"small"`` (beta_tilde) or ``"large"`` (beta).
-            guidance: Classifier-free guidance scale w: ``eps_u + w (eps_c - eps_u)``.
-            clip_denoised: Clip x0 guesses to [-1, 1] (default: for discrete data).
+            **options: The sampling options of :meth:`sample` (``sampler``, ``steps``,
+                ``eta``, ``variance``, ``guidance``, ``clip_denoised``).
 
         Returns:
             A :class:`Trajectory` in the working space (see :meth:`from_working`).
@@ -370,25 +390,11 @@ class DiffusionModel(GenerativeModel):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
         y = self._check_y(y, n)
-        states: list[Tensor] = []
-        denoised: list[Tensor] = []
-
-        def keep(i: int, t: int, x_s: Tensor, x0: Tensor) -> None:
-            states.append(x_s)
-            denoised.append(x0)
-
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                x_T = torch.randn((n, *self.event_shape), generator=generator,
-                                  device=self.device, dtype=self.dtype)
-                self._reverse(n, y, generator, sampler, steps, eta, variance, guidance,
-                              clip_denoised, callback=keep, x_T=x_T)
-        finally:
-            self.train(was_training)
-        timesteps = spaced_timesteps(self.schedule.num_timesteps, len(denoised)) + [-1]
-        return Trajectory(timesteps, torch.stack([x_T, *states]), torch.stack(denoised))
+        checked = self.sampling_options(**options)
+        with self.evaluating():
+            denoise, sampler, timesteps, x_T = self._plan(n, y, checked, generator)
+            return reverse_trajectory(denoise, self.schedule, x_T, sampler, timesteps,
+                                      generator=generator)
 
     def inpaint(
         self,
@@ -397,10 +403,8 @@ class DiffusionModel(GenerativeModel):
         y: Tensor | int | None = None,
         *,
         generator: torch.Generator | None = None,
-        steps: int | None = None,
         resample: int = 1,
-        variance: str = "large",
-        guidance: float = 1.0,
+        **options: Any,
     ) -> Tensor:
         """Fill the unknown part of ``x`` (where ``mask`` is 0) consistently with the known part.
 
@@ -409,5 +413,20 @@ class DiffusionModel(GenerativeModel):
         """
         from genlab.models.diffusion.inpaint import inpaint
 
-        return inpaint(self, x, mask, y, generator=generator, steps=steps, resample=resample,
-                       variance=variance, guidance=guidance)
+        return inpaint(self, x, mask, y, generator=generator, resample=resample, **options)
+
+    # ------------------------------------------------------------------ pictures
+    @classmethod
+    def figures(cls) -> dict[str, str]:
+        """The forward process q(x_t) of the run's data and the reverse trajectory."""
+        return {"forward": "q(x_t) of the training data at several t",
+                "reverse": "the reverse denoising trajectory"}
+
+    def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
+        """Draw ``kind`` (see :meth:`figures`) of the trained run in ``run_dir`` to ``out``:
+        :func:`genlab.viz.diffusion.plot_run`."""
+        if kind not in self.figures():
+            return super().plot(kind, run_dir, out)
+        from genlab.viz.diffusion import plot_run
+
+        return plot_run(self, kind, run_dir, out)

@@ -29,14 +29,16 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from genlab.errors import ConfigError
 from genlab.models.diffusion.schedule import NoiseSchedule
+from genlab.settings import SettingSpec
 
 #: ``denoise(x_t, t) -> (x0_hat, eps_hat)``: the network's guesses at index t, shapes of x_t.
 Denoise = Callable[[Tensor, int], "tuple[Tensor, Tensor]"]
@@ -221,32 +223,65 @@ def make_sampler(name: str, *, eta: float = 0.0, variance: str = "small") -> Sam
     )
 
 
-def plan(
-    num_timesteps: int,
-    sampler: str = "ddpm",
-    steps: int | None = None,
-    *,
-    eta: float = 0.0,
-    variance: str = "small",
-) -> tuple[Sampler, list[int]]:
-    """Validate sampling options; returns a fresh sampler and the indices it visits.
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How to run the reverse process: the sampling options of ``DiffusionModel.sample``.
 
-    ``steps=None`` means T for DDPM (every step), 50 for DDIM and 20 for DPM-Solver (at
-    most T).
+    Names, defaults, ranges and help are declared once, on ``DiffusionModel._sample``;
+    :meth:`from_declared` fills and checks an instance from that declaration, and every entry
+    point (``sample``, ``sample_trajectory``, ``inpaint``) passes one instance on.
+
+    Attributes:
+        sampler: ``"ddpm"``, ``"ddim"`` or ``"dpm-solver"``.
+        steps: Network calls, or None for the sampler's default (see :func:`plan`).
+        eta: DDIM noise scale (0: deterministic).
+        variance: DDPM variance, ``"small"`` (beta_tilde) or ``"large"`` (beta).
+        guidance: Classifier-free guidance scale w: ``eps_u + w (eps_c - eps_u)``.
+        clip_denoised: Clip x0 guesses to [-1, 1], or None for the model's default.
+    """
+
+    sampler: str
+    steps: int | None
+    eta: float
+    variance: str
+    guidance: float
+    clip_denoised: bool | None
+
+    @classmethod
+    def from_declared(
+        cls, specs: Mapping[str, SettingSpec], options: Mapping[str, Any]
+    ) -> SamplingOptions:
+        """The declared defaults, overridden by ``options``, each checked by its declaration.
+
+        Raises:
+            ConfigError: an option that is not declared, or a value its declaration refuses.
+        """
+        unknown = [name for name in options if name not in specs]
+        if unknown:
+            raise ConfigError(
+                f"Expected sampling options among {', '.join(map(repr, specs))}, but found "
+                f"{', '.join(map(repr, unknown))}."
+            )
+        values = {name: spec.default for name, spec in specs.items()}
+        values.update({name: specs[name].check(value) for name, value in options.items()})
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+def plan(num_timesteps: int, options: SamplingOptions) -> tuple[Sampler, list[int]]:
+    """A fresh sampler and the step indices it visits, for a schedule of T steps.
+
+    ``options.steps=None`` means T for DDPM (every step), 50 for DDIM and 20 for DPM-Solver
+    (at most T).
 
     Raises:
         ConfigError: unknown sampler, ``steps`` outside [1, T], negative ``eta``, unknown
             ``variance``.
     """
-    if sampler not in SAMPLERS:
-        raise ConfigError(
-            f"Expected sampler to be one of {', '.join(map(repr, SAMPLERS))}, but found "
-            f"{sampler!r}."
-        )
+    sampler_obj = make_sampler(options.sampler, eta=options.eta, variance=options.variance)
+    steps = options.steps
     if steps is None:
-        steps = {"ddpm": num_timesteps, "ddim": 50, "dpm-solver": 20}[sampler]
+        steps = {"ddpm": num_timesteps, "ddim": 50, "dpm-solver": 20}[options.sampler]
         steps = min(steps, num_timesteps)
-    sampler_obj = make_sampler(sampler, eta=eta, variance=variance)
     return sampler_obj, spaced_timesteps(num_timesteps, steps)
 
 
@@ -286,3 +321,27 @@ def reverse_process(
         if callback is not None:
             callback(i, t, x, x0)
     return x
+
+
+def reverse_trajectory(
+    denoise: Denoise,
+    schedule: NoiseSchedule,
+    x_T: Tensor,
+    sampler: Sampler,
+    timesteps: Sequence[int],
+    *,
+    generator: torch.Generator | None = None,
+) -> Trajectory:
+    """:func:`reverse_process`, keeping every state and every x0 guess (see :class:`Trajectory`).
+
+    Same arguments as :func:`reverse_process`; ``states[-1]`` is what it returns.
+    """
+    states, denoised = [x_T], []
+
+    def keep(i: int, t: int, x_s: Tensor, x0: Tensor) -> None:
+        states.append(x_s)
+        denoised.append(x0)
+
+    reverse_process(denoise, schedule, x_T, sampler, timesteps, generator=generator,
+                    callback=keep)
+    return Trajectory([*map(int, timesteps), -1], torch.stack(states), torch.stack(denoised))
