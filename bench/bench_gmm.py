@@ -35,8 +35,8 @@ from threadpoolctl import threadpool_limits
 
 from bench_histogram import machine, update_results
 from genlab import load_data
+from genlab.errors import GenlabWarning
 from genlab.models.gmm import GaussianMixture
-from genlab.models.histogram import GenlabWarning
 
 
 def case_data(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor, str]:

@@ -13,8 +13,8 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from genlab import Dataset, fit, load_data
 from genlab.errors import ConfigError, DataError, NotFittedError
 from genlab.models.gmm import Gaussian, GaussianMixture
-from genlab.models.gmm_em import Mixture, em, m_step
-from genlab.models.gmm_init import hard_responsibilities, kmeans_plusplus
+from genlab.models.gmm.em import Mixture, em, m_step
+from genlab.models.gmm.init import hard_responsibilities, kmeans_plusplus
 
 
 def gen(seed: int = 0) -> torch.Generator:

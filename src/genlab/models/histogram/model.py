@@ -29,14 +29,13 @@ from torch import Tensor
 
 from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
-from genlab.errors import ConfigError, DataError, NotFittedError
-from genlab.models import histogram_tables as tables
-from genlab.models.histogram_tables import GenlabWarning
+from genlab.errors import ConfigError, DataError, GenlabWarning, NotFittedError
+from genlab.models.histogram import tables
 from genlab.recipes import Recipe
 from genlab.registry import register
 from genlab.settings import Annotated, Setting
 
-__all__ = ["GenlabWarning", "Histogram"]
+__all__ = ["Histogram"]
 
 DEFAULT_BINS = 32
 

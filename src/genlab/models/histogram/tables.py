@@ -1,4 +1,4 @@
-"""Bins and count tables behind :class:`genlab.models.histogram.Histogram`: parsing of
+"""Bins and count tables behind :class:`~genlab.models.histogram.Histogram`: parsing of
 ``bins``/``edges``/``range``, bin lookup, cell indices, table sizes, drawing cells.
 
 A histogram over D dimensions with ``B_d`` bins in dimension d has ``K = prod_d B_d`` cells.

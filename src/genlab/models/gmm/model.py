@@ -7,9 +7,9 @@ r"""Gaussian mixture and Gaussian models, fit by EM or by maximum likelihood wit
 Two routes to the same maximum-likelihood problem
 :math:`\arg\min_\theta -\frac1n \sum_i \log p_\theta(x^{(i)})`:
 
-* ``method="em"`` (default): closed-form E and M steps (:mod:`genlab.models.gmm_em`),
+* ``method="em"`` (default): closed-form E and M steps (:mod:`genlab.models.gmm.em`),
   float64 wherever precision matters, started from k-means centres (k-means++ seeds,
-  :mod:`genlab.models.gmm_init`); ``genlab.fit`` calls :meth:`fit_closed_form`.
+  :mod:`genlab.models.gmm.init`); ``genlab.fit`` calls :meth:`fit_closed_form`.
 * ``method="sgd"``: the common trainer minimises the NLL over unconstrained parameters —
   ``logits`` (``w = softmax(logits)``), ``means``, ``log_scale`` (log of the Cholesky
   diagonal, so it stays positive) and ``scale_offdiag`` (the strictly lower triangle); it
@@ -35,10 +35,9 @@ from torch import Tensor, nn
 from genlab.base import GenerativeModel, check_choice
 from genlab.data.dataset import Dataset
 from genlab.data.transforms import dequantization_log_det, quantize, uniform_dequantize
-from genlab.errors import ConfigError, DataError, NotFittedError
-from genlab.models.gmm_em import Mixture, component_log_prob, em, m_step, precision_factor
-from genlab.models.gmm_init import hard_responsibilities, kmeans, kmeans_plusplus
-from genlab.models.histogram_tables import GenlabWarning
+from genlab.errors import ConfigError, DataError, GenlabWarning, NotFittedError
+from genlab.models.gmm.em import Mixture, component_log_prob, em, m_step, precision_factor
+from genlab.models.gmm.init import hard_responsibilities, kmeans, kmeans_plusplus
 from genlab.recipes import Recipe
 from genlab.registry import register
 
