@@ -61,7 +61,7 @@ def run_genlab(train, test, k, covariance, seed, args):
         tol=args.tol,
         reg_covar=args.reg_covar,
         max_iter=args.max_iter,
-        seed=seed,
+        init_seed=seed,
     )
     start = time.perf_counter()
     model.fit_closed_form(train)

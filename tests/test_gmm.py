@@ -83,7 +83,7 @@ def test_em_matches_sklearn_from_the_same_initialisation(covariance):
     x = blobs(900, seed=3).double()
     model = GaussianMixture(event_shape=(2,), components=4, covariance=covariance, tol=1e-6)
     # The model's own initialisation: seeded generator, centred data, k-means++ + M-step.
-    g = gen(model.seed)
+    g = gen(model.init_seed)
     centre = x.mean(0)
     start = model._initial_mixture(x - centre, g)
     model.fit_closed_form(x.float())
@@ -120,7 +120,7 @@ def test_em_in_many_dimensions_matches_sklearn():
     x = centres[torch.arange(600) % 3] + torch.randn(600, 20, generator=g, dtype=torch.float64)
     x = x.float().double()
     model = GaussianMixture(event_shape=(20,), components=3, tol=1e-4)
-    start = model._initial_mixture(x - x.mean(0), gen(model.seed))
+    start = model._initial_mixture(x - x.mean(0), gen(model.init_seed))
     model.fit_closed_form(x.float())
     sk = SkGaussianMixture(
         3,
@@ -248,7 +248,7 @@ def test_discrete_log_prob_is_the_dequantization_bound():
     reps = 4000
     bound = model.log_prob(levels.repeat(reps, 1)).detach().reshape(reps, 4).mean(0).numpy()
     assert (bound <= exact + 0.05).all()  # MC error of the average is < 0.01 here
-    u = torch.rand(4, 1, generator=gen(model.seed + 1), dtype=torch.float64)
+    u = torch.rand(4, 1, generator=gen(model.init_seed + 1), dtype=torch.float64)
     dens = GaussianMixture._continuous_log_prob(model, (levels + u) / 4, None) - math.log(4)
     torch.testing.assert_close(model.log_prob(levels), dens)
     s = model.sample(500, generator=gen(12))
@@ -289,7 +289,7 @@ def test_errors_are_typed():
         {"max_iter": 0},
         {"init": "farthest"},
         {"tol": -1},
-        {"seed": -1},
+        {"init_seed": -1},
     ]:
         with pytest.raises(ConfigError):
             GaussianMixture(event_shape=(2,), **kwargs)
