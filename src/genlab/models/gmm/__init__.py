@@ -1,7 +1,7 @@
 """Gaussian mixture (``"gmm"``) and single Gaussian (``"gaussian"``), fit by EM or SGD.
 
 * :mod:`~genlab.models.gmm.model` -- :class:`GaussianMixture`: the parameters, ``log_prob``,
-  ``sample`` and the two fitting routes.
+  ``sample``, ``rsample`` and the two fitting routes.
 * :mod:`~genlab.models.gmm.gaussian` -- :class:`Gaussian`, the one-component mixture.
 * :mod:`~genlab.models.gmm.em` -- component log densities, the M-step, the EM loop.
 * :mod:`~genlab.models.gmm.init` -- k-means++ seeding, Lloyd's k-means, hard responsibilities.

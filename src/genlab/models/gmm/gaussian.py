@@ -26,15 +26,18 @@ class Gaussian(GaussianMixture):
     r"""A single Gaussian (full covariance by default): a one-component :class:`GaussianMixture`.
 
     Takes the same arguments except ``components``; EM converges in one step (the M-step from
-    all points is the maximum-likelihood mean and covariance).
+    all points is the maximum-likelihood mean and covariance). :meth:`rsample` is the
+    reparameterisation :math:`x = \mu + L\varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`
+    with :math:`L` = ``scale_tril()`` (standard deviations for ``covariance="diag"``),
+    differentiable in the mean and scale.
 
     Example:
         >>> import torch
         >>> from genlab.models.gmm import Gaussian
         >>> x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
         >>> model = Gaussian(event_shape=(2,)).fit_closed_form(x)
-        >>> model.sample(3, generator=torch.Generator().manual_seed(0)).shape
-        torch.Size([3, 2])
+        >>> model.rsample(3, generator=torch.Generator().manual_seed(0)).requires_grad
+        True
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {

@@ -216,17 +216,19 @@ class GaussianMixture(GenerativeModel):
         return loss, {"nll": loss.item()}
 
     # ------------------------------------------------------------------ sampling
-    def _sample(
-        self, n: int, y: Tensor | None, *, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Pick component k with probability w_k, then ``x = mu_k + L_k eps``, eps ~ N(0, I)."""
+    def _draw(self, n: int, y: Tensor | None, generator: torch.Generator | None) -> Tensor:
+        """Pick component k with probability w_k, then ``x = mu_k + L_k eps``, eps ~ N(0, I).
+
+        Returns float64 points ``(n, D)`` on the continuous scale, differentiable in the
+        means and scales (not in the weights: the choice of k is discrete).
+        """
         self._require_fitted()
         c = torch.zeros(n, dtype=torch.long, device=self.device) if y is None else y
         scale = self.scale_tril().double()
         out = torch.empty(n, self.event_dim, dtype=torch.float64, device=self.device)
         for cls in c.unique().tolist():
             rows = (c == cls).nonzero().squeeze(1)
-            weights = torch.softmax(self.logits[cls].double(), dim=-1)
+            weights = torch.softmax(self.logits[cls].detach().double(), dim=-1)
             k = torch.multinomial(weights, rows.numel(), replacement=True, generator=generator)
             eps = torch.randn(
                 rows.numel(),
@@ -241,9 +243,54 @@ class GaussianMixture(GenerativeModel):
                 s = scale[cls, comp]  # L_k (D, D) or std (D,)
                 x[pick] += eps[pick] @ s.T if self.full else eps[pick] * s
             out[rows] = x
+        return out
+
+    def _sample(
+        self, n: int, y: Tensor | None, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Pick component k with probability w_k, then ``x = mu_k + L_k eps``, eps ~ N(0, I)."""
+        out = self._draw(n, y, generator)
         if self.discrete:
             out = quantize(out, self.num_levels)
         return out.to(self.dtype).reshape(n, *self.event_shape)
+
+    def rsample(
+        self,
+        n: int,
+        y: Tensor | int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        r"""Reparameterised samples: ``x = mu_k + L_k eps``, differentiable in the parameters.
+
+        The same draws as :meth:`sample` with the same generator, but with the autograd graph
+        kept, as ``torch.distributions``' ``rsample``: the gradient of a function of the
+        samples flows into ``means``, ``log_scale`` and ``scale_offdiag`` of the chosen
+        components. The component choice k ~ Categorical(w) is discrete, so no gradient
+        reaches ``logits`` (the weights).
+
+        Arguments:
+            n: Number of samples (positive int).
+            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
+            generator: Source of randomness; the same seeded generator gives the same samples.
+
+        Returns:
+            Tensor of shape ``(n, *event_shape)`` with a gradient.
+
+        Raises:
+            ConfigError: ``n`` is not a positive int, or the data are discrete
+                (``num_levels`` set: quantized samples are piecewise constant in the
+                parameters, so they have no useful gradient).
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        if self.discrete:
+            raise ConfigError(
+                f"Expected continuous data (num_levels=None) for rsample, but found "
+                f"num_levels={self.num_levels}: quantized samples have no gradient. Use sample."
+            )
+        y = self._check_y(y, n)
+        return self._draw(n, y, generator).to(self.dtype).reshape(n, *self.event_shape)
 
     # ------------------------------------------------------------------ fitting
     def _training_points(
