@@ -35,8 +35,8 @@ from threadpoolctl import threadpool_limits
 
 from bench_histogram import machine, update_results
 from genlab import load_data
+from genlab.errors import GenlabWarning
 from genlab.models.gmm import GaussianMixture
-from genlab.models.histogram import GenlabWarning
 
 
 def case_data(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -61,7 +61,7 @@ def run_genlab(train, test, k, covariance, seed, args):
         tol=args.tol,
         reg_covar=args.reg_covar,
         max_iter=args.max_iter,
-        seed=seed,
+        init_seed=seed,
     )
     start = time.perf_counter()
     model.fit_closed_form(train)

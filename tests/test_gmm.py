@@ -13,8 +13,8 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from genlab import Dataset, fit, load_data
 from genlab.errors import ConfigError, DataError, NotFittedError
 from genlab.models.gmm import Gaussian, GaussianMixture
-from genlab.models.gmm_em import Mixture, em, m_step
-from genlab.models.gmm_init import hard_responsibilities, kmeans_plusplus
+from genlab.models.gmm.em import Mixture, em, m_step
+from genlab.models.gmm.init import hard_responsibilities, kmeans_plusplus
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -83,7 +83,7 @@ def test_em_matches_sklearn_from_the_same_initialisation(covariance):
     x = blobs(900, seed=3).double()
     model = GaussianMixture(event_shape=(2,), components=4, covariance=covariance, tol=1e-6)
     # The model's own initialisation: seeded generator, centred data, k-means++ + M-step.
-    g = gen(model.seed)
+    g = gen(model.init_seed)
     centre = x.mean(0)
     start = model._initial_mixture(x - centre, g)
     model.fit_closed_form(x.float())
@@ -120,7 +120,7 @@ def test_em_in_many_dimensions_matches_sklearn():
     x = centres[torch.arange(600) % 3] + torch.randn(600, 20, generator=g, dtype=torch.float64)
     x = x.float().double()
     model = GaussianMixture(event_shape=(20,), components=3, tol=1e-4)
-    start = model._initial_mixture(x - x.mean(0), gen(model.seed))
+    start = model._initial_mixture(x - x.mean(0), gen(model.init_seed))
     model.fit_closed_form(x.float())
     sk = SkGaussianMixture(
         3,
@@ -228,6 +228,71 @@ def test_component_choice_follows_the_weights():
     assert stats.chisquare(observed, n * p).pvalue > 1e-3
 
 
+# ---------------------------------------------------------------------------- rsample
+@pytest.mark.parametrize(
+    "kwargs", [{"covariance": "full"}, {"covariance": "diag"}, {"num_classes": 3}]
+)
+def test_rsample_draws_what_sample_draws_with_a_graph(kwargs):
+    model = GaussianMixture(event_shape=(2,), components=3, **kwargs)
+    data = blobs(300, seed=13)
+    if "num_classes" in kwargs:
+        data = Dataset(x=data, y=torch.arange(300) % 3)
+    model = model.fit_closed_form(data)
+    y = torch.arange(50) % 3 if "num_classes" in kwargs else None
+    r = model.rsample(50, y, generator=gen(14))
+    assert r.shape == (50, 2) and r.dtype == torch.float32 and r.requires_grad
+    assert torch.equal(r.detach(), model.sample(50, y, generator=gen(14)))
+
+
+def test_gaussian_rsample_gradient_is_the_reparameterisation():
+    """x = mu + L eps, so for f = sum_i |x_i|^2: df/dmu = 2 sum_i x_i and
+    df/dL = 2 sum_i x_i eps_i^T (lower triangle), with eps recovered as L^{-1} (x - mu)."""
+    mixing = torch.tensor([[1.0, 0.5, 0.2], [0.0, 0.8, -0.3], [0.0, 0.0, 0.6]])
+    data = torch.randn(300, 3, generator=gen(15)) @ mixing + 1.0
+    model = Gaussian(event_shape=(3,)).fit_closed_form(data).double()
+    x = model.rsample(200, generator=gen(16))
+    x.square().sum().backward()
+    mu, scale = model.means[0, 0].detach(), model.scale_tril()[0, 0].detach()  # (D,), (D, D)
+    eps = torch.linalg.solve_triangular(scale, (x.detach() - mu).T, upper=False).T  # (n, D)
+    d_scale = (2 * x.detach().T @ eps).tril()  # (D, D)
+    rows, cols = torch.tril_indices(3, 3, -1)
+    torch.testing.assert_close(model.means.grad[0, 0], 2 * x.detach().sum(0))
+    torch.testing.assert_close(model.log_scale.grad[0, 0], d_scale.diagonal() * scale.diagonal())
+    torch.testing.assert_close(model.scale_offdiag.grad[0, 0], d_scale[rows, cols])
+    assert model.logits.grad is None
+
+
+def test_mixture_rsample_gradient_reaches_the_chosen_components_not_the_weights():
+    """d sum(x) / d mu_k is the number of samples drawn from component k (each entry)."""
+    model = GaussianMixture(event_shape=(2,), components=3).fit_closed_form(blobs(300, seed=9))
+    with torch.no_grad():  # far apart, so the nearest mean names the source component
+        model.means[0] = torch.tensor([[-50.0, 0.0], [0.0, 50.0], [50.0, 0.0]])
+    x = model.rsample(500, generator=gen(17))
+    x.sum().backward()
+    source = torch.cdist(x.detach(), model.means[0].detach()).argmin(1)
+    counts = torch.bincount(source, minlength=3).float()
+    assert (counts > 0).all()
+    torch.testing.assert_close(model.means.grad[0], counts[:, None].expand(3, 2))
+    assert model.log_scale.grad.abs().sum(-1).gt(0).all()
+    assert model.scale_offdiag.grad.abs().sum(-1).gt(0).all()
+    assert model.logits.grad is None
+
+
+def test_rsample_errors_are_typed():
+    model = GaussianMixture(event_shape=(2,), components=2)
+    with pytest.raises(NotFittedError):
+        model.rsample(3)
+    model = model.fit_closed_form(blobs(100))
+    with pytest.raises(ConfigError, match="positive int"):
+        model.rsample(0)
+    with pytest.raises(DataError, match="unconditional"):
+        model.rsample(3, y=1)
+    x = torch.randint(0, 4, (100, 2), generator=gen(18)).float()
+    discrete = GaussianMixture(event_shape=(2,), num_levels=4, components=2).fit_closed_form(x)
+    with pytest.raises(ConfigError, match="no gradient"):
+        discrete.rsample(3)
+
+
 # ---------------------------------------------------------------------------- discrete data
 def test_discrete_log_prob_is_the_dequantization_bound():
     """For 1-D data with L levels, P(x) = F((x+1)/L) - F(x/L) is the mass of the cell, and by
@@ -248,7 +313,7 @@ def test_discrete_log_prob_is_the_dequantization_bound():
     reps = 4000
     bound = model.log_prob(levels.repeat(reps, 1)).detach().reshape(reps, 4).mean(0).numpy()
     assert (bound <= exact + 0.05).all()  # MC error of the average is < 0.01 here
-    u = torch.rand(4, 1, generator=gen(model.seed + 1), dtype=torch.float64)
+    u = torch.rand(4, 1, generator=gen(model.init_seed + 1), dtype=torch.float64)
     dens = GaussianMixture._continuous_log_prob(model, (levels + u) / 4, None) - math.log(4)
     torch.testing.assert_close(model.log_prob(levels), dens)
     s = model.sample(500, generator=gen(12))
@@ -289,7 +354,7 @@ def test_errors_are_typed():
         {"max_iter": 0},
         {"init": "farthest"},
         {"tol": -1},
-        {"seed": -1},
+        {"init_seed": -1},
     ]:
         with pytest.raises(ConfigError):
             GaussianMixture(event_shape=(2,), **kwargs)

@@ -11,8 +11,8 @@ import torch
 from scipy import stats
 
 from genlab import Dataset, create
-from genlab.errors import ConfigError, DataError, NotFittedError
-from genlab.models.histogram import GenlabWarning, Histogram
+from genlab.errors import ConfigError, DataError, GenlabWarning, NotFittedError
+from genlab.models.histogram import Histogram
 
 # A fixed seed makes every statistical test deterministic; the p-value threshold 1e-3 is the
 # rate at which a correct sampler would fail for a random seed (so a failure is a bug).

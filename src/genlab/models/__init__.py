@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-# One module (or package) per family; each registers its models with @register.
+# One package per family; each registers its models with @register.
 _FAMILIES = ("histogram", "gmm", "flows", "autoregressive", "gan", "diffusion")
 
 for _family in _FAMILIES:

@@ -29,14 +29,13 @@ from torch import Tensor
 
 from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
-from genlab.errors import ConfigError, DataError, NotFittedError
-from genlab.models import histogram_tables as tables
-from genlab.models.histogram_tables import GenlabWarning
+from genlab.errors import ConfigError, DataError, GenlabWarning, NotFittedError
+from genlab.models.histogram import tables
 from genlab.recipes import Recipe
 from genlab.registry import register
 from genlab.settings import Annotated, Setting
 
-__all__ = ["GenlabWarning", "Histogram"]
+__all__ = ["Histogram"]
 
 DEFAULT_BINS = 32
 
@@ -134,12 +133,8 @@ class Histogram(GenerativeModel):
         else:
             self.bins = tables.parse_bins(DEFAULT_BINS if bins is None else bins, dims)
             if range is not None:
-                edge_rows = [
-                    torch.linspace(lo, hi, b + 1, dtype=torch.float64)
-                    for (lo, hi), b in zip(
-                        tables.parse_range(range, dims, "range"), self.bins, strict=True
-                    )
-                ]
+                low, high = zip(*tables.parse_range(range, dims), strict=True)
+                edge_rows = tables.uniform_edges(low, high, self.bins)
         self.num_cells = tables.product_cells(self.bins)
         self.uniform = num_levels is None and edges is None  # equal widths: index by arithmetic
         classes = num_classes or 1
@@ -233,12 +228,7 @@ class Histogram(GenerativeModel):
             pad = self.margin * (high - low)
             pad = torch.where(high > low, pad, torch.full_like(pad, 0.5))  # constant dims
             self._set_edges(
-                [
-                    torch.linspace(lo, hi, b + 1, dtype=torch.float64)
-                    for lo, hi, b in zip(
-                        (low - pad).tolist(), (high + pad).tolist(), self.bins, strict=True
-                    )
-                ]
+                tables.uniform_edges((low - pad).tolist(), (high + pad).tolist(), self.bins)
             )
             self.edges_set.fill_(True)
         index, inside = self._index(x)  # (D, n), (n,)

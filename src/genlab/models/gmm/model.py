@@ -7,9 +7,9 @@ r"""Gaussian mixture and Gaussian models, fit by EM or by maximum likelihood wit
 Two routes to the same maximum-likelihood problem
 :math:`\arg\min_\theta -\frac1n \sum_i \log p_\theta(x^{(i)})`:
 
-* ``method="em"`` (default): closed-form E and M steps (:mod:`genlab.models.gmm_em`),
+* ``method="em"`` (default): closed-form E and M steps (:mod:`genlab.models.gmm.em`),
   float64 wherever precision matters, started from k-means centres (k-means++ seeds,
-  :mod:`genlab.models.gmm_init`); ``genlab.fit`` calls :meth:`fit_closed_form`.
+  :mod:`genlab.models.gmm.init`); ``genlab.fit`` calls :meth:`fit_closed_form`.
 * ``method="sgd"``: the common trainer minimises the NLL over unconstrained parameters —
   ``logits`` (``w = softmax(logits)``), ``means``, ``log_scale`` (log of the Cholesky
   diagonal, so it stays positive) and ``scale_offdiag`` (the strictly lower triangle); it
@@ -32,27 +32,35 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from genlab.base import GenerativeModel, check_choice
+from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
 from genlab.data.transforms import dequantization_log_det, quantize, uniform_dequantize
-from genlab.errors import ConfigError, DataError, NotFittedError
-from genlab.models.gmm_em import Mixture, component_log_prob, em, m_step, precision_factor
-from genlab.models.gmm_init import hard_responsibilities, kmeans, kmeans_plusplus
-from genlab.models.histogram_tables import GenlabWarning
+from genlab.errors import ConfigError, DataError, GenlabWarning, NotFittedError
+from genlab.models.gmm.em import Mixture, component_log_prob, em, m_step, precision_factor
+from genlab.models.gmm.init import hard_responsibilities, kmeans, kmeans_plusplus
 from genlab.recipes import Recipe
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
-__all__ = ["Gaussian", "GaussianMixture"]
+__all__ = ["GaussianMixture"]
 
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"Expected {name} to be an int >= {minimum}, but found {value!r}.")
-
-
-def _check_nonnegative(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"Expected {name} >= 0, but found {value!r}.")
+# The settings both models take, declared once (a Gaussian is a one-component mixture).
+Covariance = Annotated[str, Setting(
+    "full (a Cholesky factor per component) or diag (independent dimensions)",
+    choices=("full", "diag"))]
+Method = Annotated[str, Setting(
+    "em (closed form) or sgd (maximum likelihood with the common trainer)",
+    choices=("em", "sgd"))]
+RegCovar = Annotated[float, Setting(
+    "added to every variance in the EM M-step (keeps covariances invertible)", ge=0)]
+MaxIter = Annotated[int, Setting("maximum EM iterations", ge=1)]
+Tol = Annotated[float, Setting(
+    "EM stops when the mean training log-likelihood changes by less (nats)", ge=0)]
+Init = Annotated[str, Setting(
+    "initial centres: kmeans (k-means++ seeds refined by Lloyd), kmeans++ or random points",
+    choices=("kmeans", "kmeans++", "random"))]
+InitSeed = Annotated[int, Setting(
+    "seed of the initial centres and of the dequantization noise of discrete data", ge=0)]
 
 
 @register("gmm")
@@ -73,7 +81,8 @@ class GaussianMixture(GenerativeModel):
         init: ``"kmeans"`` (k-means++ seeds refined by Lloyd's k-means), ``"kmeans++"`` (the
             seeds alone) or ``"random"`` (centres drawn uniformly from the data); each
             component then takes the points nearest its centre for one M-step.
-        seed: Seed of the generator used for initialisation and dequantization noise.
+        init_seed: Seed of the generator used for initialisation and for the dequantization
+            noise of discrete data (``log_prob`` uses ``init_seed + 1``).
 
     Example:
         >>> import torch
@@ -96,26 +105,18 @@ class GaussianMixture(GenerativeModel):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
-        components: int = 8,
-        covariance: str = "full",
-        method: str = "em",
-        reg_covar: float = 1e-6,
-        max_iter: int = 100,
-        tol: float = 1e-3,
-        init: str = "kmeans",
-        seed: int = 0,
+        components: Annotated[int, Setting("Gaussian components K per mixture", ge=1)] = 8,
+        covariance: Covariance = "full",
+        method: Method = "em",
+        reg_covar: RegCovar = 1e-6,
+        max_iter: MaxIter = 100,
+        tol: Tol = 1e-3,
+        init: Init = "kmeans",
+        init_seed: InitSeed = 0,
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
-        _check_int("components", components, 1)
-        check_choice("covariance", covariance, ("full", "diag"))
-        check_choice("method", method, ("em", "sgd"))
-        check_choice("init", init, ("kmeans", "kmeans++", "random"))
-        _check_nonnegative("reg_covar", reg_covar)
-        _check_nonnegative("tol", tol)
-        _check_int("max_iter", max_iter, 1)
-        _check_int("seed", seed, 0)
         self.components, self.covariance, self.method = components, covariance, method
-        self.init, self.seed = init, seed
+        self.init, self.init_seed = init, init_seed
         self.reg_covar, self.max_iter, self.tol = float(reg_covar), max_iter, float(tol)
         classes, dims = num_classes or 1, self.event_dim
         # Unconstrained parameters (the SGD route trains them; EM writes its result into them).
@@ -191,14 +192,14 @@ class GaussianMixture(GenerativeModel):
     def _log_prob(self, x: Tensor, y: Tensor | None) -> Tensor:
         """Exact log density; for discrete data the dequantization bound on the log mass.
 
-        The dequantization noise comes from a generator seeded with ``seed + 1``, so the same
+        The dequantization noise comes from a generator seeded with ``init_seed + 1``, so the same
         batch always gets the same value (the training objective draws fresh noise instead).
         """
         self._require_fitted()
         v = x.reshape(x.shape[0], -1)  # (n, D)
         if not self.discrete:
             return self._continuous_log_prob(v, y).to(x.dtype)
-        generator = torch.Generator(device=v.device).manual_seed(self.seed + 1)
+        generator = torch.Generator(device=v.device).manual_seed(self.init_seed + 1)
         v = uniform_dequantize(v.double(), self.num_levels, generator)
         shift = dequantization_log_det(self.event_dim, self.num_levels)
         return (self._continuous_log_prob(v, y) + shift).to(x.dtype)
@@ -215,17 +216,19 @@ class GaussianMixture(GenerativeModel):
         return loss, {"nll": loss.item()}
 
     # ------------------------------------------------------------------ sampling
-    def _sample(
-        self, n: int, y: Tensor | None, *, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Pick component k with probability w_k, then ``x = mu_k + L_k eps``, eps ~ N(0, I)."""
+    def _draw(self, n: int, y: Tensor | None, generator: torch.Generator | None) -> Tensor:
+        """Pick component k with probability w_k, then ``x = mu_k + L_k eps``, eps ~ N(0, I).
+
+        Returns float64 points ``(n, D)`` on the continuous scale, differentiable in the
+        means and scales (not in the weights: the choice of k is discrete).
+        """
         self._require_fitted()
         c = torch.zeros(n, dtype=torch.long, device=self.device) if y is None else y
         scale = self.scale_tril().double()
         out = torch.empty(n, self.event_dim, dtype=torch.float64, device=self.device)
         for cls in c.unique().tolist():
             rows = (c == cls).nonzero().squeeze(1)
-            weights = torch.softmax(self.logits[cls].double(), dim=-1)
+            weights = torch.softmax(self.logits[cls].detach().double(), dim=-1)
             k = torch.multinomial(weights, rows.numel(), replacement=True, generator=generator)
             eps = torch.randn(
                 rows.numel(),
@@ -240,9 +243,54 @@ class GaussianMixture(GenerativeModel):
                 s = scale[cls, comp]  # L_k (D, D) or std (D,)
                 x[pick] += eps[pick] @ s.T if self.full else eps[pick] * s
             out[rows] = x
+        return out
+
+    def _sample(
+        self, n: int, y: Tensor | None, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Pick component k with probability w_k, then ``x = mu_k + L_k eps``, eps ~ N(0, I)."""
+        out = self._draw(n, y, generator)
         if self.discrete:
             out = quantize(out, self.num_levels)
         return out.to(self.dtype).reshape(n, *self.event_shape)
+
+    def rsample(
+        self,
+        n: int,
+        y: Tensor | int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        r"""Reparameterised samples: ``x = mu_k + L_k eps``, differentiable in the parameters.
+
+        The same draws as :meth:`sample` with the same generator, but with the autograd graph
+        kept, as ``torch.distributions``' ``rsample``: the gradient of a function of the
+        samples flows into ``means``, ``log_scale`` and ``scale_offdiag`` of the chosen
+        components. The component choice k ~ Categorical(w) is discrete, so no gradient
+        reaches ``logits`` (the weights).
+
+        Arguments:
+            n: Number of samples (positive int).
+            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
+            generator: Source of randomness; the same seeded generator gives the same samples.
+
+        Returns:
+            Tensor of shape ``(n, *event_shape)`` with a gradient.
+
+        Raises:
+            ConfigError: ``n`` is not a positive int, or the data are discrete
+                (``num_levels`` set: quantized samples are piecewise constant in the
+                parameters, so they have no useful gradient).
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        if self.discrete:
+            raise ConfigError(
+                f"Expected continuous data (num_levels=None) for rsample, but found "
+                f"num_levels={self.num_levels}: quantized samples have no gradient. Use sample."
+            )
+        y = self._check_y(y, n)
+        return self._draw(n, y, generator).to(self.dtype).reshape(n, *self.event_shape)
 
     # ------------------------------------------------------------------ fitting
     def _training_points(
@@ -286,7 +334,7 @@ class GaussianMixture(GenerativeModel):
 
     def initialize(self, data: Dataset) -> None:
         """SGD route: start from the initial mixture EM would start from (no EM iterations)."""
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        generator = torch.Generator(device=self.device).manual_seed(self.init_seed)
         v, y = self._training_points(data, generator)
         for cls, points in self._class_points(v, y):
             self._store(cls, self._initial_mixture(points, generator))
@@ -311,7 +359,7 @@ class GaussianMixture(GenerativeModel):
                 "Expected method='em' for fit_closed_form, but found method='sgd': train it "
                 "with genlab.fit(model, data)."
             )
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        generator = torch.Generator(device=self.device).manual_seed(self.init_seed)
         v, y = self._training_points(data, generator)
         for cls, points in self._class_points(v, y):
             centre = points.mean(0)  # EM is translation-equivariant; centring helps rounding
@@ -356,53 +404,3 @@ class GaussianMixture(GenerativeModel):
             f"{super().extra_repr()}, components={self.components}, "
             f"covariance={self.covariance!r}, method={self.method!r}"
         )
-
-
-@register("gaussian")
-class Gaussian(GaussianMixture):
-    """A single Gaussian (full covariance by default): a one-component :class:`GaussianMixture`.
-
-    Takes the same arguments except ``components``; EM converges in one step (the M-step from
-    all points is the maximum-likelihood mean and covariance).
-    """
-
-    recipes: ClassVar[dict[str, Recipe]] = {
-        "points": Recipe(),
-        "images": Recipe(params={"reg_covar": 1e-3}),
-    }
-
-    def __init__(
-        self,
-        *,
-        event_shape: Sequence[int],
-        num_classes: int | None = None,
-        num_levels: int | None = None,
-        covariance: str = "full",
-        method: str = "em",
-        reg_covar: float = 1e-6,
-        max_iter: int = 100,
-        tol: float = 1e-3,
-        init: str = "kmeans",
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            event_shape=event_shape,
-            num_classes=num_classes,
-            num_levels=num_levels,
-            components=1,
-            covariance=covariance,
-            method=method,
-            reg_covar=reg_covar,
-            max_iter=max_iter,
-            tol=tol,
-            init=init,
-            seed=seed,
-        )
-
-    @classmethod
-    def tiny_configs(cls) -> list[dict[str, Any]]:
-        return [
-            {"event_shape": (2,)},
-            {"event_shape": (3,), "method": "sgd", "num_classes": 3},
-            {"event_shape": (1, 8, 8), "num_levels": 17, "covariance": "diag"},
-        ]

@@ -1,4 +1,4 @@
-"""Bins and count tables behind :class:`genlab.models.histogram.Histogram`: parsing of
+"""Bins and count tables behind :class:`~genlab.models.histogram.Histogram`: parsing of
 ``bins``/``edges``/``range``, bin lookup, cell indices, table sizes, drawing cells.
 
 A histogram over D dimensions with ``B_d`` bins in dimension d has ``K = prod_d B_d`` cells.
@@ -38,58 +38,56 @@ _MULTINOMIAL_MAX = 2**24
 
 
 # ---------------------------------------------------------------------------- configuration
-def parse_bins(bins: Any, dims: int) -> list[int]:
-    values = (
-        [bins] * dims
-        if isinstance(bins, int)
-        else list(bins)
-        if isinstance(bins, (list, tuple))
-        else None
-    )
-    if (
-        values is None
-        or len(values) != dims
-        or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in values)
-    ):
+# The declared settings already fix the types and bounds; these check what depends on the
+# number of dimensions D and on the values together.
+def parse_bins(bins: int | Sequence[int], dims: int) -> list[int]:
+    """One bin count per dimension from an int or a list of D ints."""
+    values = [bins] * dims if isinstance(bins, int) else list(bins)
+    if len(values) != dims:
         raise ConfigError(
-            f"Expected bins as a positive int or {dims} positive ints, but found {bins!r}."
+            f"Expected bins as an int or {dims} ints (one per dimension), but found {bins!r}."
         )
     return values
 
 
-def parse_edges(edges: Any, dims: int) -> list[Tensor]:
-    try:
-        rows = [torch.tensor([float(e) for e in row], dtype=torch.float64) for row in edges]
-    except (TypeError, ValueError):
-        raise ConfigError(f"Expected edges as lists of numbers, but found {edges!r}.") from None
+def parse_edges(edges: Sequence[Sequence[float]], dims: int) -> list[Tensor]:
+    """One float64 row of increasing edges per dimension."""
+    rows = [torch.tensor([float(e) for e in row], dtype=torch.float64) for row in edges]
     if len(rows) != dims:
         raise ConfigError(
             f"Expected {dims} lists of edges (one per dimension), but found {len(rows)}."
         )
     for d, row in enumerate(rows):
-        if row.numel() < 2 or not torch.isfinite(row).all() or not (row[1:] > row[:-1]).all():
+        if row.numel() < 2 or not (row[1:] > row[:-1]).all():
             raise ConfigError(
-                f"Expected edges[{d}] to hold at least 2 finite increasing values, but found "
+                f"Expected edges[{d}] to hold at least 2 increasing values, but found "
                 f"{row.tolist()}."
             )
     return rows
 
 
-def parse_range(value: Any, dims: int, name: str) -> list[tuple[float, float]]:
+def parse_range(value: Sequence[Any], dims: int) -> list[tuple[float, float]]:
     """``[lo, hi]`` for every dimension, or one ``[lo, hi]`` per dimension."""
-    try:
-        if len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-            pairs = [(float(value[0]), float(value[1]))] * dims
-        else:
-            pairs = [(float(lo), float(hi)) for lo, hi in value]
-    except (TypeError, ValueError):
+    if all(isinstance(v, (int, float)) for v in value):
+        pairs = [tuple(map(float, value))] * dims
+    else:
+        pairs = [tuple(map(float, row)) for row in value]
+    if len(pairs) != dims or any(len(p) != 2 or not p[0] < p[1] for p in pairs):
         raise ConfigError(
-            f"Expected {name} as [low, high] or one [low, high] per dimension, but found "
-            f"{value!r}."
-        ) from None
-    if len(pairs) != dims or any(not lo < hi for lo, hi in pairs):
-        raise ConfigError(f"Expected {name} with {dims} pairs low < high, but found {value!r}.")
+            f"Expected range as [low, high] or {dims} pairs [low, high], each low < high, but "
+            f"found {value!r}."
+        )
     return pairs
+
+
+def uniform_edges(
+    low: Sequence[float], high: Sequence[float], bins: Sequence[int]
+) -> list[Tensor]:
+    """Equal-width float64 edges ``linspace(low_d, high_d, B_d + 1)`` per dimension."""
+    return [
+        torch.linspace(lo, hi, b + 1, dtype=torch.float64)
+        for lo, hi, b in zip(low, high, bins, strict=True)
+    ]
 
 
 # ---------------------------------------------------------------------------- binning
