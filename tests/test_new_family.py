@@ -9,7 +9,6 @@ import json
 import numpy as np
 
 from genlab.cli import main
-
 from test_contract import CASES
 
 

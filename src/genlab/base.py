@@ -130,17 +130,23 @@ class GenerativeModel(nn.Module):
                 except TypeError as err:
                     raise ConfigError(f"{cls.__name__}: {err}.") from None
                 bound.apply_defaults()
-                for name, spec in type(self).settings().items():
-                    if name in bound.arguments:
-                        spec.check(bound.arguments[name])
                 config: dict[str, Any] = {}
                 for key, value in bound.arguments.items():
                     if key == "self":
                         continue
                     if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
-                        config.update(value)
+                        config.update(value)  # settings passed on to a parent constructor
                     else:
                         config[key] = value
+                declared_settings = type(self).settings()
+                for key, value in config.items():
+                    if key in declared_settings:
+                        declared_settings[key].check(value)
+                    elif key not in DATA_ARGUMENTS:
+                        raise ConfigError(
+                            f"{type(self).__name__} has no setting {key!r}; its settings are: "
+                            f"{', '.join(declared_settings)}."
+                        )
                 object.__setattr__(self, "_config", _jsonable(config))
             init(self, *args, **kw)
 
@@ -445,8 +451,9 @@ class GenerativeModel(nn.Module):
         return []
 
     # ------------------------------------------------------------------ capabilities
-    #: ``autoregress(n, y, step)`` gives exact discrete conditionals p(x_d | x_<d, y) in one
-    #: fixed order: what an entropy coder needs (``genlab compress``).
+    #: ``autoregress(n, y, step)`` gives exact conditionals p(x_d | x_<d, y) in one fixed
+    #: order, and ``conditional_probs(params)`` their probability tables: with discrete data
+    #: (``num_levels`` set) that is what an entropy coder needs (``genlab compress``).
     has_ordered_conditionals: ClassVar[bool] = False
 
     @classmethod

@@ -124,12 +124,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         from genlab import viz
 
         if model.event_shape == (2,):
-            from genlab import load_data
-            from genlab.train.checkpoint import read_config
+            from genlab.runs import run_data
 
-            name = (read_config(args.run).get("data") or {}).get("name")
-            data = load_data(name, split="train") if name else x
-            viz.plot_density_2d(model, data, x, out)
+            viz.plot_density_2d(model, run_data(args.run).x, x, out)
         elif len(model.event_shape) == 3:
             viz.plot_image_grid(x, out, num_levels=model.num_levels)
         else:

@@ -1,12 +1,29 @@
-"""Run folders: what ``genlab train --resume`` checks before it continues a run."""
+"""Run folders: the data a run was trained on, and what ``--resume`` checks first."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from genlab.base import GenerativeModel
+from genlab.data import Dataset, load_data
 from genlab.errors import ConfigError
 from genlab.train import checkpoint as ckpt
+
+
+def run_data_name(run_dir: str | Path) -> str:
+    """The name of the data set (or file) a run was trained on, from its ``config.json``."""
+    name = (ckpt.read_config(run_dir).get("data") or {}).get("name")
+    if not name:
+        raise ConfigError(
+            f"Expected the name of the training data in {Path(run_dir) / ckpt.CONFIG_FILE}, "
+            "but found none."
+        )
+    return name
+
+
+def run_data(run_dir: str | Path, split: str = "train") -> Dataset:
+    """A split of the data a run was trained on (``"train"``, ``"val"``, ``"test"``)."""
+    return load_data(run_data_name(run_dir), split=split)
 
 
 def resume_model(out: str | Path, name: str, data_name: str) -> GenerativeModel | None:

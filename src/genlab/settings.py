@@ -128,9 +128,10 @@ def settings_table(specs: Mapping[str, SettingSpec], *, markdown: bool = True) -
                   for r in rows]
         return "\n".join(lines)
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(4)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head[:4], widths)) + "  " + head[4]]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4]
-              for r in rows]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head[:4], widths, strict=True))
+             + "  " + head[4]]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r[:4], widths, strict=True))
+              + "  " + r[4] for r in rows]
     return "\n".join(lines)
 
 
@@ -217,7 +218,8 @@ def _type_name(annotation: Any) -> str:
 
 def _article(type_name: str) -> str:
     plain = {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string",
-             "list[int]": "a list of ints", "list[float]": "a list of numbers"}
+             "list[int]": "a list of ints", "list[float]": "a list of numbers",
+             "tuple[float, float]": "a pair of numbers", "tuple[int, int]": "a pair of ints"}
     return plain.get(type_name, type_name)
 
 

@@ -30,11 +30,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from genlab.data import Dataset, load_data
 from genlab.data.transforms import to_symmetric
 from genlab.errors import ConfigError, ShapeError
 from genlab.models.diffusion.schedule import NoiseSchedule
-from genlab.train.checkpoint import read_config
 from genlab.viz.core import new_figure, save_figure
 from genlab.viz.grid import image_grid_figure
 
@@ -247,17 +245,6 @@ def plot_reverse_trajectory(
     return save_figure(fig, out)
 
 
-def run_data(run_dir: str | os.PathLike[str]) -> Dataset:
-    """The training split of the data set a run was trained on, named in its config.json."""
-    name = (read_config(run_dir).get("data") or {}).get("name")
-    if not name:
-        raise ConfigError(
-            f"Expected the name of the training data in {Path(run_dir) / 'config.json'}, "
-            "but found none."
-        )
-    return load_data(name, split="train")
-
-
 def plot_run(
     model: Any, kind: str, run_dir: str | os.PathLike[str], out: str | os.PathLike[str]
 ) -> list[Path]:
@@ -276,6 +263,8 @@ def plot_run(
     """
     if kind == "forward":
         scale = None if model.discrete else float(model.data_scale)
+        from genlab.runs import run_data
+
         return [plot_forward_process(run_data(run_dir), out, schedule=model.schedule,
                                      scale=scale)]
     if kind == "reverse":

@@ -83,19 +83,9 @@ def _limits(p: np.ndarray) -> tuple[float, float, float, float]:
 
 def _run_data(run_dir: Path, model: Any) -> tuple[Tensor, Tensor | None]:
     """The test split of the data the run was trained on (from ``config.json``)."""
-    from genlab.data import load_data
-    from genlab.train.checkpoint import read_config
+    from genlab.runs import run_data
 
-    described = read_config(run_dir).get("data") or {}
-    name = described.get("name")
-    if not name:
-        raise ConfigError(
-            f"{run_dir / 'config.json'} does not name its data; pass data= to plot_flow_stages."
-        )
-    try:
-        data = load_data(name, split="test")
-    except Exception:  # a file path, or a split the data set does not have
-        data = load_data(name)
+    data = run_data(run_dir, split="test")
     return data.x[:MAX_POINTS], data.y[:MAX_POINTS] if data.y is not None else None
 
 

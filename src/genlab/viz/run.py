@@ -67,6 +67,7 @@ def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int
                   data_name: str | None) -> Path:
     from genlab import viz
     from genlab.data import load_data
+    from genlab.runs import run_data
 
     generator = torch.Generator(device=model.device).manual_seed(seed)
     points = model.event_shape == (2,)
@@ -74,9 +75,8 @@ def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int
     y = torch.arange(n) % model.num_classes if model.conditional else None
     samples = model.sample(n, y, generator=generator).cpu()
     if points:
-        name = data_name or (ckpt.read_config(run_dir).get("data") or {}).get("name")
-        data = load_data(name, split="test").x if name else samples
-        return viz.plot_density_2d(model, data, samples, out)
+        data = load_data(data_name, split="test") if data_name else run_data(run_dir, "test")
+        return viz.plot_density_2d(model, data.x, samples, out)
     if len(model.event_shape) == 3:
         return viz.plot_image_grid(samples, out, num_levels=model.num_levels)
     raise ConfigError(

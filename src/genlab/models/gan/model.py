@@ -131,10 +131,6 @@ class GANModel(GenerativeModel):
             "steps between training diagnostics (None: once per epoch, at most 20 a run)",
             ge=1)] = None,
     ) -> None:
-        # A subclass passes some of these on through **kwargs: check them here as well.
-        arguments = locals()
-        for name, spec in GANModel.settings().items():
-            spec.check(arguments[name])
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
         if gp_weight is None:
             gp_weight = 10.0 if loss == "wasserstein" else 0.0
