@@ -69,6 +69,22 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
+def truncate_metrics(path: str | Path, step: int) -> None:
+    """Drop the lines of a ``metrics.jsonl`` logged after ``step`` (and unreadable ones), so a
+    resumed run logs each step once."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except json.JSONDecodeError:
+            continue
+    atomic_write_text(path, "".join(k + "\n" for k in kept))
+
+
 def _tensors_for_save(state: dict[str, Tensor]) -> dict[str, Tensor]:
     # safetensors refuses tensors that share memory; a contiguous copy of each is safe.
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
@@ -140,7 +156,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not valid JSON ({err}); the checkpoint is corrupt.") from None
+        raise CheckpointError(
+            f"{path} is not valid JSON ({err}); the checkpoint is corrupt.") from None
     if not isinstance(document, dict) or "model" not in document or "config" not in document:
         raise CheckpointError(f"{path} lacks the 'model' and 'config' entries of a genlab run.")
     return document
