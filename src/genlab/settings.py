@@ -217,5 +217,6 @@ def _type_name(annotation: Any) -> str:
 
 def _article(type_name: str) -> str:
     plain = {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string",
-             "list[int]": "a list of ints", "list[float]": "a list of numbers"}
+             "list[int]": "a list of ints", "list[float]": "a list of numbers",
+             "tuple[float, float]": "a pair of numbers"}
     return plain.get(type_name, type_name)
