@@ -38,7 +38,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from genlab.data.dataset import Dataset
+from genlab.checks import check_choice, check_int
+from genlab.data.dataset import SPLITS, Dataset
 from genlab.data.toy2d_density import (
     FFJORD_DIVISOR,
     GAUSSIAN_MIXTURES,
@@ -270,11 +271,8 @@ def load(name: str, split: str = "train", *, n: int | None = None, seed: int = 0
             split="all",
             info=parts[0].info,
         )
-    if split not in _SPLIT_INDEX:
-        raise ConfigError(f"Expected split 'train', 'val', 'test' or 'all', but found {split!r}.")
-    size = DEFAULT_SIZES[split] if n is None else n
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError(f"Expected n to be a positive integer, but found {size!r}.")
+    check_choice("split", split, SPLITS)
+    size = check_int("n", DEFAULT_SIZES[split] if n is None else n)
     x, y = generate(name, size, split_rng(name, split, seed))
     info = _info(name, seed)
     if name == "moons":
