@@ -16,13 +16,14 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import numbers
 from collections.abc import Iterable
 from typing import Any
 
 from genlab.settings import Setting, SettingSpec
 
-__all__ = ["check_choice", "check_int", "check_number"]
+__all__ = ["check_choice", "check_int", "check_number", "did_you_mean"]
 
 
 def _check(name: str, value: Any, annotation: Any, setting: Setting) -> Any:
@@ -64,3 +65,14 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
         ConfigError: anything else.
     """
     return _check(name, value, Any, Setting("", choices=tuple(choices)))
+
+
+def did_you_mean(name: Any, known: Iterable[str]) -> str:
+    """`` Did you mean 'a', 'b'?`` for up to three known names close to ``name``, or ``""``.
+
+    Example:
+        >>> did_you_mean("moon", ["moons", "circles"])
+        " Did you mean 'moons'?"
+    """
+    close = difflib.get_close_matches(str(name), list(known), n=3)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""

@@ -6,7 +6,6 @@ event_shape, info). Definitions and split rules are in docs/data.md.
 
 from __future__ import annotations
 
-import difflib
 import os
 import zlib
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.checks import check_choice, check_int
+from genlab.checks import check_choice, check_int, did_you_mean
 from genlab.data import digits, files, toy2d
 from genlab.data.dataset import SPLITS, Dataset
 from genlab.errors import ConfigError, UnknownNameError
@@ -123,10 +122,8 @@ def load_data(
     elif is_path or _looks_like_path(name):
         data = files.load(name, split, seed=seed, label_column=label_column, num_levels=num_levels)
     else:
-        close = difflib.get_close_matches(key, available_datasets(), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise UnknownNameError(
-            f"Unknown data set {name!r}.{hint} Known: {', '.join(available_datasets())}, "
+            f"Unknown data set {name!r}.{did_you_mean(key, available_datasets())} Known: {', '.join(available_datasets())}, "
             f"or a .npy/.csv file or folder of .png images."
         )
     return data if n is None else _subsample(data, n, seed)

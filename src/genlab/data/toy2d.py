@@ -29,7 +29,6 @@ Exact log densities and entropies: :func:`log_density`, :func:`entropy`
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 import zlib
@@ -38,7 +37,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from genlab.checks import check_choice, check_int
+from genlab.checks import check_choice, check_int, did_you_mean
 from genlab.data.dataset import SPLITS, Dataset
 from genlab.data.toy2d_density import (
     FFJORD_DIVISOR,
@@ -83,10 +82,9 @@ Generator = Callable[[int, np.random.Generator], "tuple[np.ndarray, np.ndarray]"
 def check_toy_name(name: str) -> None:
     """Raise :class:`UnknownNameError` with close matches unless ``name`` is a toy set."""
     if name not in TOY_NAMES:
-        close = difflib.get_close_matches(str(name), TOY_NAMES, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise UnknownNameError(
-            f"Unknown toy data set {name!r}.{hint} Known: {', '.join(TOY_NAMES)}."
+            f"Unknown toy data set {name!r}.{did_you_mean(name, TOY_NAMES)} "
+            f"Known: {', '.join(TOY_NAMES)}."
         )
 
 

@@ -23,13 +23,19 @@ ArrayLike = Tensor | np.ndarray
 BLOCK_ELEMENTS = 1 << 18
 
 
-def as_matrix(x: ArrayLike, name: str, *, min_rows: int = 1) -> Tensor:
-    """Validate ``x`` of shape ``(n, *shape)`` and flatten it to float64 ``(n, D)``."""
+def as_tensor(x: ArrayLike, name: str) -> Tensor:
+    """``x`` as a tensor (a numpy array shares its memory); anything else is a DataError."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if not isinstance(x, Tensor):
         raise DataError(f"Expected {name} to be a torch.Tensor or numpy array, but found "
                         f"{type(x).__name__}.")
+    return x
+
+
+def as_matrix(x: ArrayLike, name: str, *, min_rows: int = 1) -> Tensor:
+    """Validate ``x`` of shape ``(n, *shape)`` and flatten it to float64 ``(n, D)``."""
+    x = as_tensor(x, name)
     if x.dtype == torch.bool or x.is_complex():
         raise DataError(f"Expected {name} of a real dtype, but found {x.dtype}.")
     if x.dim() == 1:
