@@ -9,14 +9,23 @@ from torch import Tensor, nn
 
 from genlab.base import GenerativeModel, Objective
 from genlab.registry import register
+from genlab.settings import Annotated, Setting
 
 
 @register("_diag-gaussian")
 class DiagGaussian(GenerativeModel):
     """N(loc, diag(scale^2)) with learnable loc and log scale; optional training noise."""
 
-    def __init__(self, *, event_shape=(2,), num_classes=None, num_levels=None,
-                 noise: float = 0.0, nan_at_step: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        event_shape=(2,),
+        num_classes=None,
+        num_levels=None,
+        noise: Annotated[float, Setting("std of noise added to each training batch", ge=0)] = 0.0,
+        nan_at_step: Annotated[int | None, Setting(
+            "training-loss call from which the loss is NaN; None: never", ge=1)] = None,
+    ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
         self.loc = nn.Parameter(torch.zeros(self.event_shape))
         self.log_scale = nn.Parameter(torch.zeros(self.event_shape))
@@ -48,7 +57,9 @@ class TwoPlayer(GenerativeModel):
 
     has_exact_likelihood = False
 
-    def __init__(self, *, event_shape=(2,), num_classes=None, num_levels=None, k: int = 3) -> None:
+    def __init__(self, *, event_shape=(2,), num_classes=None, num_levels=None,
+                 k: Annotated[int, Setting("updates of the first objective per step", ge=1)] = 3,
+                 ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
         self.a = nn.Parameter(torch.ones(()))
         self.b = nn.Parameter(torch.ones(()))

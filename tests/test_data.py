@@ -385,8 +385,9 @@ def test_bad_arguments_raise_typed_errors(tmp_path):
     for n in (-1, 0, 2.5, True):
         with pytest.raises(ConfigError, match="n to be"):
             load_data("moons", n=n)
-    with pytest.raises(ConfigError, match="seed"):
+    with pytest.raises(ConfigError, match=r"^Expected seed to be an int >= 0, but found -1\.$"):
         load_data("moons", seed=-1)
+    assert len(load_data("digits", n=np.int64(10), seed=np.int64(1))) == 10  # NumPy ints
     with pytest.raises(ConfigError, match="files"):
         load_data("moons", label_column=0)
     path = tmp_path / "t.csv"

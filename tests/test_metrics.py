@@ -178,6 +178,9 @@ def test_sliced_wasserstein_of_a_translation():
     assert sw2 == sliced_wasserstein(x, x + delta, n_projections=P, generator=gen(7))
     with pytest.raises(ConfigError):
         sliced_wasserstein(x, x, n_projections=0)
+    for p in (0.5, math.inf, "2"):
+        with pytest.raises(ConfigError, match="Expected p to be a number >= 1"):
+            sliced_wasserstein(x, x, p=p)
 
 
 # ---------------------------------------------------------------------------- energy

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import fields
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ import torch
 from _toy_models import DiagGaussian, TwoPlayer
 from genlab import Dataset, fit, load
 from genlab.errors import CheckpointError, ConfigError, TrainingError
-from genlab.train import Callback
+from genlab.train import Callback, TrainConfig
 
 
 def gaussian_data(n=512, seed=0, shift=(1.5, -2.0), scale=(0.5, 2.0)):
@@ -120,10 +122,52 @@ def test_objectives_alternate_with_repeats():
 
 
 @pytest.mark.parametrize("bad", [dict(steps=0), dict(steps=-3), dict(lr=-1.0), dict(batch_size=0),
-                                 dict(optimizer="sgdd"), dict(ema_decay=1.5), dict(nonsense=1)])
+                                 dict(optimizer="sgdd"), dict(ema_decay=1.5), dict(nonsense=1),
+                                 dict(betas=(0.9, 1.0)), dict(betas=[0.9]), dict(device="gpu"),
+                                 dict(progress=1), dict(seed=-1), dict(lr=math.nan)])
 def test_bad_settings_raise_config_error(bad):
     with pytest.raises(ConfigError):
         fit(DiagGaussian(), gaussian_data(), **bad)
+
+
+def test_every_train_setting_is_declared_with_a_flag_type():
+    specs = TrainConfig.settings()
+    assert list(specs) == [f.name for f in fields(TrainConfig)]
+    # What `genlab train` can turn into a flag.
+    flag_types = {int, float, bool, str, int | None, float | None, bool | None,
+                  tuple[float, float]}
+    for name, spec in specs.items():
+        assert spec.help and spec.annotation in flag_types, name
+        spec.check(spec.default)
+    choices = {name: spec.setting.choices for name, spec in specs.items() if spec.setting.choices}
+    assert choices == {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "constant"),
+                       "keep": ("best", "last")}
+    with pytest.raises(ConfigError, match=r"Expected betas to be a pair of numbers in \[0, 1\), "
+                                          r"but found \(0.9, 1.0\)\."):
+        TrainConfig(betas=(0.9, 1.0))
+    assert TrainConfig(betas=[0.5, 0.6], device="cuda:1").betas == (0.5, 0.6)  # JSON lists
+
+
+def test_learning_rate_schedule():
+    factor = TrainConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1).lr_factor()
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0) and factor(100) == pytest.approx(0.1)
+    assert factor(55) == pytest.approx(0.55)  # half-way down the cosine
+    assert TrainConfig(schedule="constant").lr_factor()(500) == 1.0
+
+
+class LogAt(Callback):
+    def on_step_end(self, trainer, step, logs):
+        if step == 3:
+            trainer.log({"step": step, "note": "from a callback"})
+
+
+def test_callbacks_log_into_the_run(tmp_path):
+    model = DiagGaussian()
+    fit(model, gaussian_data(), steps=5, log_every=5, out=tmp_path, callbacks=[LogAt()])
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [3, 5]
+    assert records[0] == {"step": 3, "note": "from a callback"}
 
 
 def test_wrong_data_shape_is_a_clear_error():

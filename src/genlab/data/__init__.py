@@ -6,7 +6,6 @@ event_shape, info). Definitions and split rules are in docs/data.md.
 
 from __future__ import annotations
 
-import difflib
 import os
 import zlib
 from pathlib import Path
@@ -14,23 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genlab.checks import check_choice, check_int, did_you_mean
 from genlab.data import digits, files, toy2d
-from genlab.data.dataset import Dataset
+from genlab.data.dataset import SPLITS, Dataset
 from genlab.errors import ConfigError, UnknownNameError
 
 __all__ = ["Dataset", "available_datasets", "load_data"]
 
-SPLITS = ("train", "val", "test", "all")
-
-
 def available_datasets() -> list[str]:
     """Names :func:`load_data` accepts besides file paths: the toy 2-D sets and ``digits``."""
     return [*toy2d.TOY_NAMES, "digits"]
-
-
-def _check_int(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"Expected {name} to be an integer >= {minimum}, but found {value!r}.")
 
 
 def _looks_like_path(name: str) -> bool:
@@ -104,13 +96,9 @@ def load_data(
         >>> load_data("digits", split="test").x.shape
         torch.Size([297, 1, 8, 8])
     """
-    if split not in SPLITS:
-        raise ConfigError(f"Expected split 'train', 'val', 'test' or 'all', but found {split!r}.")
-    if n is not None:
-        _check_int(n, "n", 1)
-        n = int(n)
-    _check_int(seed, "seed", 0)
-    seed = int(seed)
+    check_choice("split", split, SPLITS)
+    n = check_int("n", n, allow_none=True)
+    seed = check_int("seed", seed, ge=0)
 
     is_path = isinstance(name_or_path, os.PathLike)
     name = os.fspath(name_or_path) if is_path else name_or_path
@@ -134,10 +122,8 @@ def load_data(
     elif is_path or _looks_like_path(name):
         data = files.load(name, split, seed=seed, label_column=label_column, num_levels=num_levels)
     else:
-        close = difflib.get_close_matches(key, available_datasets(), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise UnknownNameError(
-            f"Unknown data set {name!r}.{hint} Known: {', '.join(available_datasets())}, "
+            f"Unknown data set {name!r}.{did_you_mean(key, available_datasets())} Known: {', '.join(available_datasets())}, "
             f"or a .npy/.csv file or folder of .png images."
         )
     return data if n is None else _subsample(data, n, seed)

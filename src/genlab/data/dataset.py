@@ -11,6 +11,9 @@ from torch import Tensor
 
 from genlab.errors import DataError, ShapeError
 
+#: The splits every loader knows; ``"all"`` is the three together.
+SPLITS = ("train", "val", "test", "all")
+
 
 @dataclass
 class Dataset:

@@ -20,8 +20,8 @@ import functools
 import numpy as np
 import torch
 
+from genlab.checks import check_choice
 from genlab.data.dataset import Dataset
-from genlab.errors import ConfigError
 
 NUM_IMAGES = 1797
 NUM_LEVELS = 17
@@ -30,7 +30,7 @@ TEST_SIZE = 297
 VAL_SIZE = 150
 TRAIN_SIZE = NUM_IMAGES - TEST_SIZE - VAL_SIZE  # 1350
 
-SPLITS = {
+SPLIT_ROWS = {
     "train": slice(0, TRAIN_SIZE),
     "val": slice(TRAIN_SIZE, TRAIN_SIZE + VAL_SIZE),
     "test": slice(TRAIN_SIZE + VAL_SIZE, NUM_IMAGES),
@@ -69,10 +69,9 @@ def load(split: str = "train") -> Dataset:
         >>> len(data), data.event_shape, data.num_levels, data.num_classes
         (297, (1, 8, 8), 17, 10)
     """
-    if split not in SPLITS:
-        raise ConfigError(f"Expected split 'train', 'val', 'test' or 'all', but found {split!r}.")
+    check_choice("split", split, SPLIT_ROWS)
     images, labels = _arrays()
-    rows = SPLITS[split]
+    rows = SPLIT_ROWS[split]
     return Dataset(
         x=torch.tensor(images[rows]),  # copies, so callers may modify it
         y=torch.tensor(labels[rows]),

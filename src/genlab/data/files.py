@@ -8,8 +8,8 @@ What each source becomes:
 * ``.csv``: comma separated numbers, one sample per row, shape (n, d). The first row is a
   header when one of its feature cells (the cells outside the label column) is not a number,
   or when it holds the name given as ``label_column``. ``label_column`` (an index, or a
-  header name) becomes the labels ``y``: integers >= 0 are used as they are, anything else is mapped to
-  0..C-1 in sorted order (``info["classes"]``). Continuous unless ``num_levels`` is given.
+  header name) becomes the labels ``y``: integers >= 0 are used as they are, anything else is
+  mapped to 0..C-1 in sorted order (``info["classes"]``). Continuous unless ``num_levels`` is given.
 * folder: every ``*.png`` in it, read in sorted order, as (n, c, h, w) integers 0..255,
   ``num_levels = 256``; c = 1 when every image is grayscale, else 3 (grayscale images are
   repeated over the channels, alpha is dropped). When the PNGs sit in subfolders instead, each
@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.data.dataset import Dataset
+from genlab.checks import check_choice, check_int
+from genlab.data.dataset import SPLITS, Dataset
 from genlab.errors import ConfigError, DataError
 
 __all__ = ["SUFFIXES", "load", "split_indices"]
 
 SUFFIXES = (".npy", ".csv")
-SPLITS = ("train", "val", "test", "all")
 
 # (x array, y array or None, kind, num_levels, extra info)
 _Read = tuple[np.ndarray, "np.ndarray | None", str, "int | None", dict]
@@ -298,12 +298,8 @@ def load(
         ConfigError: bad split, label_column or num_levels.
     """
     path = Path(path)
-    if split not in SPLITS:
-        raise ConfigError(f"Expected split in {SPLITS}, but found {split!r}.")
-    if num_levels is not None and (
-        isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2
-    ):
-        raise ConfigError(f"Expected num_levels to be an integer >= 2, but found {num_levels!r}.")
+    check_choice("split", split, SPLITS)
+    num_levels = check_int("num_levels", num_levels, ge=2, allow_none=True)
     if not path.exists():
         raise DataError(f"Expected an existing data file or folder, but found no {path}.")
     if path.is_dir():

@@ -29,7 +29,6 @@ Exact log densities and entropies: :func:`log_density`, :func:`entropy`
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 import zlib
@@ -38,7 +37,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from genlab.data.dataset import Dataset
+from genlab.checks import check_choice, check_int, did_you_mean
+from genlab.data.dataset import SPLITS, Dataset
 from genlab.data.toy2d_density import (
     FFJORD_DIVISOR,
     GAUSSIAN_MIXTURES,
@@ -82,10 +82,9 @@ Generator = Callable[[int, np.random.Generator], "tuple[np.ndarray, np.ndarray]"
 def check_toy_name(name: str) -> None:
     """Raise :class:`UnknownNameError` with close matches unless ``name`` is a toy set."""
     if name not in TOY_NAMES:
-        close = difflib.get_close_matches(str(name), TOY_NAMES, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise UnknownNameError(
-            f"Unknown toy data set {name!r}.{hint} Known: {', '.join(TOY_NAMES)}."
+            f"Unknown toy data set {name!r}.{did_you_mean(name, TOY_NAMES)} "
+            f"Known: {', '.join(TOY_NAMES)}."
         )
 
 
@@ -270,11 +269,8 @@ def load(name: str, split: str = "train", *, n: int | None = None, seed: int = 0
             split="all",
             info=parts[0].info,
         )
-    if split not in _SPLIT_INDEX:
-        raise ConfigError(f"Expected split 'train', 'val', 'test' or 'all', but found {split!r}.")
-    size = DEFAULT_SIZES[split] if n is None else n
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError(f"Expected n to be a positive integer, but found {size!r}.")
+    check_choice("split", split, SPLITS)
+    size = check_int("n", DEFAULT_SIZES[split] if n is None else n)
     x, y = generate(name, size, split_rng(name, split, seed))
     info = _info(name, seed)
     if name == "moons":

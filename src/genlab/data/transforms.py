@@ -17,7 +17,9 @@ import torch
 from torch import Tensor
 
 
-def uniform_dequantize(x: Tensor, num_levels: int, generator: torch.Generator | None = None) -> Tensor:
+def uniform_dequantize(
+    x: Tensor, num_levels: int, generator: torch.Generator | None = None
+) -> Tensor:
     """Map integers ``x`` in ``[0, num_levels)`` to ``(x + u) / num_levels`` in ``[0, 1)``.
 
     Arguments:

@@ -9,6 +9,7 @@
   on its features, :func:`class_accuracy` of conditional samples.
 """
 
+from genlab.metrics.distances import energy_distance, mmd, sliced_wasserstein
 from genlab.metrics.features import (
     DigitsClassifier,
     class_accuracy,
@@ -18,13 +19,10 @@ from genlab.metrics.features import (
 )
 from genlab.metrics.likelihood import bits_per_dim_from_density, nll
 from genlab.metrics.samples import (
-    energy_distance,
     knn_precision_recall,
     memorization_ratio,
-    mmd,
     mode_coverage,
     sample_metrics,
-    sliced_wasserstein,
 )
 
 __all__ = [

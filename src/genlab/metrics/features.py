@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from genlab.errors import DataError, ShapeError
+from genlab.metrics.pairwise import as_tensor
 
 #: Bump when the architecture or the training recipe changes: old cache files are ignored.
 RECIPE_VERSION = 1
@@ -44,11 +45,7 @@ def cache_dir() -> Path:
 
 def _as_digits(x: Tensor | np.ndarray, name: str = "samples") -> Tensor:
     """Validate digits in data space and return float32 of shape ``(n, 1, 8, 8)``."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, Tensor):
-        raise DataError(f"Expected {name} to be a torch.Tensor or numpy array, but found "
-                        f"{type(x).__name__}.")
+    x = as_tensor(x, name)
     if x.dim() < 2 or x.shape[0] < 1 or x[0].numel() != 64:
         raise ShapeError(f"Expected {name} of shape (n, 1, 8, 8), but found {tuple(x.shape)}.")
     x = x.detach().reshape(-1, 1, 8, 8).float()  # (n, 1, 8, 8)
@@ -149,14 +146,11 @@ def train_digits_classifier(*, seed: int = 0, epochs: int = 20, batch_size: int 
 
 
 def _save_atomic(model: DigitsClassifier, path: Path, test_accuracy: float) -> None:
-    from safetensors.torch import save_file
+    from genlab.train.checkpoint import save_weights
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp), metadata={"recipe_version": str(RECIPE_VERSION),
-                                         "test_accuracy": f"{test_accuracy:.4f}"})
-    os.replace(tmp, path)  # readers see the old file or the whole new one, never half
+    # readers see the old file or the whole new one, never half
+    save_weights(model.state_dict(), path, metadata={
+        "recipe_version": str(RECIPE_VERSION), "test_accuracy": f"{test_accuracy:.4f}"})
 
 
 def _load(path: Path) -> DigitsClassifier | None:

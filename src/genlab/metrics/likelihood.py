@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlab.errors import ConfigError, DataError, IntractableLikelihood
+from genlab.checks import check_int
+from genlab.errors import DataError, IntractableLikelihood
 
 
 def nll(model: Any, data: Any, *, y: Tensor | np.ndarray | None = None,
@@ -62,8 +63,7 @@ def nll(model: Any, data: Any, *, y: Tensor | np.ndarray | None = None,
         >>> result["bound"], result["n"]
         (False, 500)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"Expected batch_size to be a positive int, but found {batch_size!r}.")
+    check_int("batch_size", batch_size)
     exact = bool(getattr(model, "has_exact_likelihood", True))
     has_bound = bool(getattr(model, "has_likelihood_bound", False))
     if not exact and not has_bound:
@@ -143,8 +143,6 @@ def bits_per_dim_from_density(log_density_unit: Tensor | float, event_dim: int,
         >>> round(bits_per_dim_from_density(0.0, event_dim=64, num_levels=256), 6)
         8.0
     """
-    if isinstance(event_dim, bool) or not isinstance(event_dim, int) or event_dim < 1:
-        raise ConfigError(f"Expected event_dim to be a positive int, but found {event_dim!r}.")
-    if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
-        raise ConfigError(f"Expected num_levels to be an int >= 2, but found {num_levels!r}.")
+    check_int("event_dim", event_dim)
+    check_int("num_levels", num_levels, ge=2)
     return (-log_density_unit + event_dim * math.log(num_levels)) / (event_dim * math.log(2.0))

@@ -9,7 +9,18 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Base class; override the events you need. Every method is a no-op by default."""
+    """Base class; override the events you need. Every method is a no-op by default.
+
+    A callback reads the run through the trainer (``trainer.model``, ``trainer.step``,
+    ``trainer.out``) and writes its own records to ``metrics.jsonl`` with
+    :meth:`Trainer.log <genlab.train.Trainer.log>`.
+
+    Example:
+        >>> class Spread(Callback):
+        ...     def on_validation_end(self, trainer, step, logs):
+        ...         spread = trainer.model.sample(256).std().item()
+        ...         trainer.log({"step": step, "sample_std": spread})
+    """
 
     def on_train_start(self, trainer: Trainer) -> None:
         """Before the first step of this run (also after a resume)."""

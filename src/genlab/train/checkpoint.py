@@ -10,15 +10,17 @@ write never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
 import genlab
@@ -51,22 +53,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path``, atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` through a temporary file and a rename."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def truncate_metrics(path: str | Path, step: int) -> None:
+    """Drop the lines of a ``metrics.jsonl`` logged after ``step`` (and unreadable ones), so a
+    resumed run logs each step once."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except json.JSONDecodeError:
+            continue
+    atomic_write_text(path, "".join(k + "\n" for k in kept))
 
 
 def _tensors_for_save(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -74,19 +85,12 @@ def _tensors_for_save(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
-def save_weights(state: dict[str, Tensor], path: str | Path) -> Path:
-    """Save a state dict as safetensors, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(_tensors_for_save(state), tmp, metadata={"format": "pt"})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def save_weights(state: dict[str, Tensor], path: str | Path, *,
+                 metadata: dict[str, str] | None = None) -> Path:
+    """Save a state dict as safetensors (with string ``metadata``), atomically."""
+    data = safetensors.torch.save(_tensors_for_save(state),
+                                  metadata={"format": "pt", **(metadata or {})})
+    return atomic_write_bytes(path, data)
 
 
 def model_config(model: GenerativeModel, data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -140,7 +144,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not valid JSON ({err}); the checkpoint is corrupt.") from None
+        raise CheckpointError(
+            f"{path} is not valid JSON ({err}); the checkpoint is corrupt.") from None
     if not isinstance(document, dict) or "model" not in document or "config" not in document:
         raise CheckpointError(f"{path} lacks the 'model' and 'config' entries of a genlab run.")
     return document

@@ -1,12 +1,19 @@
-"""Training settings, validated once: the trainer reads them and nothing else."""
+"""Training settings, declared once and validated once: the trainer reads them and nothing else.
+
+Each field is declared like a model setting (:mod:`genlab.settings`): its type, range or
+choices and one line of help sit on the field, and :meth:`TrainConfig.settings` lists them for
+``genlab train``'s flags, its help and the docs.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from genlab.errors import ConfigError
+from genlab.settings import Annotated, Setting, SettingSpec, declared
 
 #: Settings that must not change when a run is resumed (the result would not be the same run).
 RESUME_FIXED = ("batch_size", "lr", "optimizer", "weight_decay", "betas", "warmup_steps",
@@ -15,116 +22,83 @@ RESUME_FIXED = ("batch_size", "lr", "optimizer", "weight_decay", "betas", "warmu
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run.
+    """Settings of one training run; each field's type, range and help are declared on it.
 
-    Attributes:
-        steps: Total training steps (each runs every objective of the model once, or
-            ``repeats`` times).
-        batch_size: Samples per update.
-        lr: Peak learning rate (objectives may set their own).
-        optimizer: ``"adam"`` or ``"adamw"``.
-        weight_decay: Decoupled for AdamW, L2 for Adam.
-        betas: Adam betas (objectives may set their own).
-        warmup_steps: Linear warm-up from 0 to ``lr``.
-        schedule: ``"cosine"`` (decay to ``min_lr_ratio * lr`` at ``steps``) or ``"constant"``.
-        min_lr_ratio: Final learning rate as a fraction of ``lr`` for the cosine schedule.
-        clip_grad: Clip each objective's gradient to this global norm; None disables.
-        ema_decay: Keep an exponential moving average of the weights; None disables.
-        val_every: Validate every this many steps (needs validation data); None: 25 times per
-            run when validation picks the kept weights or stops the run, else 5 times.
-        val_batch_size: Batch size of the validation pass.
-        patience: Early stopping: stop after this many validations without improvement;
-            None trains for all ``steps``.
-        keep: Which weights the run ends with and writes as ``model.safetensors``: ``"best"``
-            (lowest validation NLL or bound, when validation data and a validation loss
-            exist; otherwise the last) or ``"last"``. With ``"best"`` the last weights are
-            written too, as ``model_last.safetensors``.
-        overfit_window: Warn "overfitting since step N" once validation NLL has not improved
-            for this many validations while the training loss kept falling.
-        checkpoint_every: Write a checkpoint every this many steps (needs ``out``); None: 10
-            times per run.
-        log_every: Write a ``metrics.jsonl`` line every this many steps.
-        seed: Seeds the model initialisation, data order and training noise.
-        progress: Show a progress bar; None shows it only on a terminal.
-        device: ``"cpu"``, ``"cuda"``, or ``"auto"``.
+    A step runs every objective of the model once (or ``repeats`` times, each on a fresh
+    batch). With ``val_every=None`` the run validates 25 times when validation picks the kept
+    weights or stops the run (``keep="best"`` or ``patience``), 5 times otherwise; with
+    ``checkpoint_every=None`` it writes 10 checkpoints. ``keep="best"`` ends with the weights
+    of the lowest validation NLL (or bound) when validation data and a validation loss exist,
+    else the last, and writes the last ones too, as ``model_last.safetensors``.
+
+    Example:
+        >>> TrainConfig(steps=500, lr=3e-4).val_interval
+        20
+        >>> TrainConfig.settings()["optimizer"].describe()
+        "one of 'adam', 'adamw'"
     """
 
-    steps: int = 1000
-    batch_size: int = 256
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
-    schedule: str = "cosine"
-    min_lr_ratio: float = 0.0
-    clip_grad: float | None = None
-    ema_decay: float | None = None
-    val_every: int | None = None
-    val_batch_size: int = 1024
-    patience: int | None = None
-    keep: str = "best"
-    overfit_window: int = 3
-    checkpoint_every: int | None = None
-    log_every: int = 10
-    seed: int = 0
-    progress: bool | None = None
-    device: str = "cpu"
+    steps: Annotated[int, Setting("training steps", ge=1)] = 1000
+    batch_size: Annotated[int, Setting("samples per update", ge=1)] = 256
+    lr: Annotated[float, Setting("peak learning rate (an objective may set its own)", gt=0)] = 1e-3
+    optimizer: Annotated[str, Setting("Adam, or AdamW (decoupled weight decay)",
+                                             choices=("adam", "adamw"))] = "adam"
+    weight_decay: Annotated[float, Setting(
+        "weight decay: decoupled for adamw, L2 for adam", ge=0)] = 0.0
+    betas: Annotated[tuple[float, float], Setting(
+        "Adam's two betas (an objective may set its own)", ge=0, lt=1)] = (0.9, 0.999)
+    warmup_steps: Annotated[int, Setting("steps of linear warm-up from 0 to lr", ge=0)] = 0
+    schedule: Annotated[str, Setting(
+        "learning rate after warm-up: cosine decay to min_lr_ratio * lr, or constant",
+        choices=("cosine", "constant"))] = "cosine"
+    min_lr_ratio: Annotated[float, Setting(
+        "final learning rate of the cosine schedule, as a fraction of lr", ge=0, le=1)] = 0.0
+    clip_grad: Annotated[float | None, Setting(
+        "clip each objective's gradient to this global norm; None: no clipping", gt=0)] = None
+    ema_decay: Annotated[float | None, Setting(
+        "decay of an exponential moving average of the weights; None: no EMA",
+        ge=0, lt=1)] = None
+    val_every: Annotated[int | None, Setting(
+        "validate every this many steps; None: 25 or 5 times per run", ge=1)] = None
+    val_batch_size: Annotated[int, Setting("batch size of the validation pass", ge=1)] = 1024
+    patience: Annotated[int | None, Setting(
+        "stop after this many validations without improvement; None: train all steps",
+        ge=1)] = None
+    keep: Annotated[str, Setting(
+        "weights the run ends with: best validation NLL, or last",
+        choices=("best", "last"))] = "best"
+    overfit_window: Annotated[int, Setting(
+        "warn of overfitting after this many validations without improvement while the "
+        "training loss falls", ge=1)] = 3
+    checkpoint_every: Annotated[int | None, Setting(
+        "write a checkpoint every this many steps; None: 10 per run", ge=1)] = None
+    log_every: Annotated[int, Setting("write a metrics.jsonl line every this many steps",
+                                      ge=1)] = 10
+    seed: Annotated[int, Setting(
+        "seeds the initialisation, the data order and the training noise", ge=0)] = 0
+    progress: Annotated[bool | None, Setting(
+        "show a progress bar; None: only on a terminal")] = None
+    device: Annotated[str, Setting("where to train: cpu, cuda, cuda:i or auto")] = "cpu"
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
-        for name in ("steps", "batch_size", "val_batch_size", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"Expected {name} to be a positive int, but found {value!r}.")
-        for name in ("val_every", "patience", "checkpoint_every"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"Expected {name} to be a positive int or None, but found {value!r}.")
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ConfigError(f"Expected warmup_steps >= 0, but found {self.warmup_steps!r}.")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"Expected lr > 0, but found {self.lr!r}.")
-        if self.keep not in ("best", "last"):
-            raise ConfigError(f"Expected keep 'best' or 'last', but found {self.keep!r}.")
-        if isinstance(self.overfit_window, bool) or not isinstance(self.overfit_window, int) \
-                or self.overfit_window < 1:
+        for name, spec in self.settings().items():
+            spec.check(getattr(self, name))
+        self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives a list
+        device = self.device
+        if device not in ("cpu", "cuda", "auto") and not (
+                device.startswith("cuda:") and device.removeprefix("cuda:").isdigit()):
             raise ConfigError(
-                f"Expected overfit_window to be a positive int, but found {self.overfit_window!r}."
+                f"Expected device to be 'cpu', 'cuda', 'cuda:i' or 'auto', but found {device!r}."
             )
-        if self.optimizer not in ("adam", "adamw"):
-            raise ConfigError(f"Expected optimizer 'adam' or 'adamw', but found {self.optimizer!r}.")
-        if self.schedule not in ("cosine", "constant"):
-            raise ConfigError(f"Expected schedule 'cosine' or 'constant', but found {self.schedule!r}.")
-        if self.weight_decay < 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError("Expected weight_decay >= 0 and min_lr_ratio in [0, 1].")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError(f"Expected two betas in [0, 1), but found {self.betas!r}.")
-        if self.clip_grad is not None and not self.clip_grad > 0:
-            raise ConfigError(f"Expected clip_grad > 0 or None, but found {self.clip_grad!r}.")
-        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"Expected ema_decay in [0, 1) or None, but found {self.ema_decay!r}.")
-        if self.device not in ("cpu", "auto") and not str(self.device).startswith("cuda"):
-            raise ConfigError(f"Expected device 'cpu', 'cuda[:i]' or 'auto', but found {self.device!r}.")
 
     @classmethod
-    def settings(cls) -> dict[str, Any]:
-        """Provisional: every field as an undeclared setting (replaced by declarations)."""
-        from genlab.settings import Setting, SettingSpec
-
-        hints = {"int": int, "float": float, "str": str}
-        out = {}
-        for f in fields(cls):
-            ann = hints.get(str(f.type), Any)
-            if str(f.type) in ("int | None",):
-                ann = int | None
-            if str(f.type) in ("float | None",):
-                ann = float | None
-            out[f.name] = SettingSpec(f.name, ann, f.default, Setting(f.name))
-        return out
+    def settings(cls) -> dict[str, SettingSpec]:
+        """Every field's declaration (:class:`~genlab.settings.SettingSpec`), in field order."""
+        return declared(cls.__init__)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> TrainConfig:
+        """Build from keyword settings; an unknown name raises :class:`ConfigError`."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
@@ -146,7 +120,40 @@ class TrainConfig:
         """Steps between checkpoints: ``checkpoint_every``, or 10 checkpoints per run."""
         return self.checkpoint_every or max(1, self.steps // 10)
 
+    def lr_factor(self) -> Callable[[int], float]:
+        """The learning rate at each step as a fraction of ``lr`` (for ``LambdaLR``).
+
+        Linear warm-up over ``warmup_steps``, then constant or a cosine decay from 1 to
+        ``min_lr_ratio`` at ``steps``:
+        ``min_lr_ratio + (1 - min_lr_ratio) * (1 + cos(pi * progress)) / 2``.
+        """
+
+        def factor(step: int) -> float:
+            if self.warmup_steps and step < self.warmup_steps:
+                return (step + 1) / self.warmup_steps
+            if self.schedule == "constant":
+                return 1.0
+            span = max(1, self.steps - self.warmup_steps)
+            progress = min(1.0, (step - self.warmup_steps) / span)
+            cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+            return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine
+
+        return factor
+
+    def check_resume(self, saved: Mapping[str, Any]) -> None:
+        """Raise ConfigError if a setting of :data:`RESUME_FIXED` differs from ``saved``, the
+        settings of the run being resumed (as :meth:`to_dict` wrote them)."""
+        now = self.to_dict()
+        changed = [k for k in RESUME_FIXED if k in saved and saved[k] != now[k]]
+        if changed:
+            raise ConfigError(
+                "Cannot resume with different settings: "
+                + ", ".join(f"{k} was {saved[k]!r}, now {now[k]!r}" for k in changed)
+                + ". Start a new run (another --out) instead."
+            )
+
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON values (``betas`` as a list)."""
         d = asdict(self)
         d["betas"] = list(self.betas)
         return d

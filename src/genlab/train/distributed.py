@@ -37,6 +37,24 @@ def setup() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def device_for(device: str, rank: int = 0) -> torch.device:
+    """This process's torch device for the ``device`` setting.
+
+    ``"auto"`` is CUDA where there is one, else the CPU; in a distributed run ``"cuda"`` is
+    this process's own GPU (``LOCAL_RANK``).
+
+    Raises:
+        ConfigError: CUDA was asked for but is not available.
+    """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and dist.is_initialized():
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} was asked for, but CUDA is not available.")
+    return torch.device(device)
+
+
 def shard(index: Tensor, rank: int, world: int) -> Tensor:
     """This process's contiguous slice of a global batch of indices."""
     if world == 1:

@@ -7,16 +7,17 @@ learning-rate schedule per objective. Everything else lives here once: warm-up +
 schedule, gradient clipping, EMA, validation and early stopping, the NaN guard, atomic
 checkpoints and bit-exact resume (weights, optimizers, schedules, RNG and data order), a
 progress bar and ``metrics.jsonl``. The trainer knows no family.
+
+Users call :func:`genlab.train.fit`, which also covers models fitted in closed form.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,62 +27,16 @@ from tqdm.auto import tqdm
 
 from genlab.base import GenerativeModel, Objective
 from genlab.data.dataset import Dataset
-from genlab.errors import CheckpointError, ConfigError, DataError, TrainingError
-from genlab.recipes import train_settings
+from genlab.errors import CheckpointError, ConfigError, TrainingError
 from genlab.train import checkpoint as ckpt
 from genlab.train import distributed
 from genlab.train.callbacks import Callback
-from genlab.train.config import RESUME_FIXED, TrainConfig
+from genlab.train.config import TrainConfig
 from genlab.train.ema import EMA
+from genlab.train.sampler import BatchSampler, check_data
+from genlab.train.validation import OverfittingWarning, overfitting_since, validation_nll
 
-
-class BatchSampler:
-    """Random batches without replacement within an epoch; its state makes resume exact."""
-
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        self.n = n
-        self.batch_size = min(batch_size, n)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(n, generator=self.generator)
-        self.position = 0
-        self.epoch = 0
-
-    def next(self) -> Tensor:
-        if self.position + self.batch_size > self.n:
-            self.order = torch.randperm(self.n, generator=self.generator)
-            self.position = 0
-            self.epoch += 1
-        index = self.order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return index
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator.get_state(),
-            "order": self.order.clone(),
-            "position": torch.tensor(self.position),
-            "epoch": torch.tensor(self.epoch),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
-        self.order = state["order"].clone()
-        self.position = int(state["position"])
-        self.epoch = int(state["epoch"])
-
-
-def _lr_lambda(config: TrainConfig):
-    def factor(step: int) -> float:
-        if config.warmup_steps and step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        if config.schedule == "constant":
-            return 1.0
-        span = max(1, config.steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
-
-    return factor
+__all__ = ["OverfittingWarning", "Trainer"]
 
 
 class Trainer:
@@ -106,9 +61,9 @@ class Trainer:
         out: str | Path | None = None,
         callbacks: Iterable[Callback] = (),
     ) -> None:
-        _check_data(model, data, "training")
+        check_data(model, data, "training")
         if val_data is not None:
-            _check_data(model, val_data, "validation")
+            check_data(model, val_data, "validation")
         if config.patience is not None and val_data is None:
             raise ConfigError("Early stopping (patience) needs validation data (val_data).")
         self.model = model
@@ -119,7 +74,7 @@ class Trainer:
         self.callbacks = list(callbacks) + list(model.callbacks())
         self.step = 0
         self.rank, self.world = distributed.setup()
-        self.device = _resolve_device(config.device, self.rank)
+        self.device = distributed.device_for(config.device, self.rank)
         if config.batch_size % self.world:
             raise ConfigError(
                 f"Expected batch_size divisible by the {self.world} processes, "
@@ -156,7 +111,8 @@ class Trainer:
             except (RuntimeError, TypeError):
                 opt = cls(params, foreach=True, **settings)
             self.optimizers.append(opt)
-            self.schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.config)))
+            self.schedulers.append(
+                torch.optim.lr_scheduler.LambdaLR(opt, self.config.lr_factor()))
         self.ema = EMA(self.model, self.config.ema_decay) if self.config.ema_decay else None
         self.sampler = BatchSampler(len(self.data), self.config.batch_size, self.config.seed + 1)
 
@@ -190,15 +146,7 @@ class Trainer:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
             raise CheckpointError(f"{path} is corrupt or truncated: {err}") from None
-        saved = state.get("config", {})
-        now = self.config.to_dict()
-        changed = [k for k in RESUME_FIXED if k in saved and saved[k] != now[k]]
-        if changed:
-            raise ConfigError(
-                "Cannot resume with different settings: "
-                + ", ".join(f"{k} was {saved[k]!r}, now {now[k]!r}" for k in changed)
-                + ". Start a new run (another --out) instead."
-            )
+        self.config.check_resume(state.get("config", {}))
         ckpt.load_state_into(self.model, state["model"], str(path))
         self._build()
         try:
@@ -207,7 +155,8 @@ class Trainer:
             for sch, s in zip(self.schedulers, state["schedulers"], strict=True):
                 sch.load_state_dict(s)
         except (ValueError, KeyError) as err:
-            raise CheckpointError(f"{path}: optimizer state does not match the model: {err}") from None
+            raise CheckpointError(
+                f"{path}: optimizer state does not match the model: {err}") from None
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
@@ -256,25 +205,17 @@ class Trainer:
         ckpt.save_model(self.model, self.out, data=self.data.describe(), state=kept)
         distributed.barrier(self.world)
 
-    def _log(self, record: dict[str, Any]) -> None:
+    def log(self, record: dict[str, Any]) -> None:
+        """Append ``record`` (JSON-able, with a ``"step"``) to the run's history and, on the
+        first process of a run with ``out``, as one line to ``metrics.jsonl``.
+
+        The trainer logs every ``log_every`` steps; callbacks log their own diagnostics here
+        (a resume drops the lines written after its checkpoint, by their ``step``).
+        """
         self.history.append(record)
         if self.out is not None and self.rank == 0:
             with open(self.out / ckpt.METRICS_FILE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
-
-    def _truncate_log(self) -> None:
-        """After a resume, drop log lines written after the checkpoint we resumed from."""
-        path = None if self.out is None else self.out / ckpt.METRICS_FILE
-        if path is None or not path.is_file():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= self.step:
-                    kept.append(line)
-            except json.JSONDecodeError:
-                continue
-        ckpt.atomic_write_text(path, "".join(k + "\n" for k in kept))
 
     # ---------------------------------------------------------------- validation
     @torch.no_grad()
@@ -287,27 +228,18 @@ class Trainer:
         try:
             if self.ema is not None:
                 with self.ema.applied():
-                    value = self._val_loss()
+                    value = self._val_nll()
             else:
-                value = self._val_loss()
+                value = self._val_nll()
         finally:
             self.model.train(was_training)
         if value is None:
             return None
         return {"val_nll": value, "val_bpd": value / math.log(2.0)}
 
-    def _val_loss(self) -> float | None:
-        total, count = 0.0, 0
-        x_all, y_all = self.val_data.x, self.val_data.y
-        for i in range(0, len(x_all), self.config.val_batch_size):
-            x = x_all[i : i + self.config.val_batch_size].to(self.device)
-            y = None if y_all is None or not self.model.conditional else y_all[i : i + len(x)].to(self.device)
-            loss = self.model.validation_loss(x, y)
-            if loss is None:
-                return None
-            total += loss.double().sum().item()
-            count += len(x)
-        return total / count
+    def _val_nll(self) -> float | None:
+        return validation_nll(self.model, self.val_data, batch_size=self.config.val_batch_size,
+                              device=self.device)
 
     def _after_validation(self, logs: dict[str, float]) -> None:
         train_loss = sum(self._train_losses) / max(1, len(self._train_losses))
@@ -327,22 +259,12 @@ class Trainer:
             self._check_overfitting()
 
     def _check_overfitting(self) -> None:
-        """Flag a run whose validation NLL has not improved for ``overfit_window``
-        validations while its training loss kept falling below the level it had at the best
-        validation: the model is fitting its training set, not the distribution."""
+        """Warn once when the run overfits (:func:`~genlab.train.validation.overfitting_since`)."""
         window = self.config.overfit_window
         if self.overfitting is not None or self.bad_validations < window:
             return
-        steps = [s for s, _, _ in self.val_history]
-        if self.best_step not in steps:
-            return
-        best = steps.index(self.best_step)
-        recent = self.val_history[-window:]
-        best_train = self.val_history[best][2]
-        rising = recent[-1][1] > self.best_val
-        falling = all(t < best_train for _, _, t in recent)
-        if rising and falling:
-            since = self.val_history[best + 1][0]
+        since = overfitting_since(self.val_history, self.best_step, self.best_val, window)
+        if since is not None:
             self.overfitting = f"overfitting since step {since}; best val at step {self.best_step}"
             if self.rank == 0:
                 warnings.warn(f"{self.model.name or type(self.model).__name__}: "
@@ -392,7 +314,7 @@ class Trainer:
         state_path = None if self.out is None else self.out / ckpt.TRAINER_STATE_FILE
         if resume and state_path is not None and state_path.is_file():
             self._load_state(state_path)
-            self._truncate_log()
+            ckpt.truncate_metrics(self.out / ckpt.METRICS_FILE, self.step)
         else:
             if resume and self.out is None:
                 raise ConfigError("resume=True needs out= (the run folder to resume from).")
@@ -449,8 +371,10 @@ class Trainer:
                         self.model.train()
                 if "val_nll" in logs and self.overfitting is not None:
                     logs["warning"] = self.overfitting
-                if self.step % config.log_every == 0 or last or "val_nll" in logs or self.stopped_early:
-                    self._log({"step": self.step, "time": round(time.perf_counter() - start, 3), **logs})
+                if self.step % config.log_every == 0 or last or "val_nll" in logs \
+                        or self.stopped_early:
+                    elapsed = round(time.perf_counter() - start, 3)
+                    self.log({"step": self.step, "time": elapsed, **logs})
                 if (self.out is not None and self.step % config.checkpoint_interval == 0) \
                         or last or self.stopped_early:
                     self.save_checkpoint()
@@ -458,7 +382,6 @@ class Trainer:
                 bar.update(1)
         finally:
             bar.close()
-
 
     def _progress(self, logs: dict[str, Any]) -> dict[str, str]:
         """The progress line: losses, the best validation bits/dim so far, and a warning."""
@@ -469,130 +392,3 @@ class Trainer:
         if self.overfitting is not None:
             shown["warning"] = self.overfitting
         return shown
-
-
-class OverfittingWarning(UserWarning):
-    """Validation NLL has stopped improving while the training loss keeps falling."""
-
-
-def _resolve_device(device: str, rank: int = 0) -> torch.device:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and torch.distributed.is_initialized():
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} was asked for, but CUDA is not available.")
-    return torch.device(device)
-
-
-def _check_data(model: GenerativeModel, data: Dataset, what: str) -> None:
-    if not isinstance(data, Dataset):
-        raise DataError(f"Expected {what} data as a genlab Dataset, but found {type(data).__name__}.")
-    if data.event_shape != model.event_shape:
-        raise DataError(
-            f"Expected {what} data of event shape {model.event_shape} for {type(model).__name__}, "
-            f"but found {data.event_shape}."
-        )
-    if model.discrete and data.kind != "discrete":
-        raise DataError(f"{type(model).__name__} was built for discrete data (num_levels={model.num_levels}) but the {what} data are continuous.")
-    if model.discrete and data.num_levels != model.num_levels:
-        raise DataError(f"Expected {what} data with num_levels={model.num_levels}, but found {data.num_levels}.")
-    if not model.discrete and data.kind == "discrete":
-        warnings.warn(
-            f"{type(model).__name__} was built for continuous data (num_levels=None) but the {what} "
-            "data are discrete; pass num_levels to get honest discrete likelihoods.",
-            stacklevel=3,
-        )
-    if model.conditional and data.y is None:
-        raise DataError(f"{type(model).__name__} is conditional but the {what} data have no labels.")
-    if model.conditional and data.num_classes is not None and data.num_classes > model.num_classes:
-        raise DataError(
-            f"Expected {what} labels in [0, {model.num_classes - 1}], but the data have {data.num_classes} classes."
-        )
-
-
-def fit(
-    model: GenerativeModel,
-    data: Dataset,
-    *,
-    val_data: Dataset | None = None,
-    out: str | Path | None = None,
-    resume: bool = False,
-    callbacks: Sequence[Callback] = (),
-    **settings: Any,
-) -> GenerativeModel:
-    """Fit ``model`` to ``data``: in closed form where the model has one, else by SGD.
-
-    Arguments:
-        model: Any genlab model.
-        data: Training :class:`~genlab.data.Dataset`.
-        val_data: Validation data for ``val_nll`` and early stopping.
-        out: Run folder for ``config.json``, ``model.safetensors``, ``metrics.jsonl`` and the
-            trainer state; None keeps everything in memory.
-        resume: Continue the run in ``out`` from its last checkpoint (bit-exact on CPU).
-        callbacks: Extra :class:`~genlab.train.callbacks.Callback` objects.
-        **settings: Fields of :class:`TrainConfig` (``steps``, ``batch_size``, ``lr``, ...).
-            Unset fields come from the family's recipe for this kind of data
-            (:mod:`genlab.recipes`), then from :class:`TrainConfig`'s defaults.
-
-    Returns:
-        The fitted model (holding its EMA or best weights when those are on).
-
-    Example:
-        >>> from genlab import load_data, create, fit
-        >>> data = load_data("moons", n=500)
-        >>> model = fit(create("gmm", event_shape=data.event_shape, components=4), data)
-        >>> model.log_prob(data.x[:3]).shape
-        torch.Size([3])
-    """
-    if not isinstance(model, GenerativeModel):
-        raise ConfigError(f"Expected a genlab GenerativeModel, but found {type(model).__name__}.")
-    if isinstance(data, Dataset):
-        settings = train_settings(model, data, has_val=val_data is not None, **settings)
-    if model.closed_form:
-        return _fit_closed_form(model, data, val_data=val_data, out=out, **settings)
-    config = TrainConfig.from_kwargs(**settings)
-    trainer = Trainer(model, data, config, val_data=val_data, out=out, callbacks=callbacks)
-    return trainer.fit(resume=resume)
-
-
-def _fit_closed_form(
-    model: GenerativeModel,
-    data: Dataset,
-    *,
-    val_data: Dataset | None,
-    out: str | Path | None,
-    **settings: Any,
-) -> GenerativeModel:
-    # SGD settings do not apply to counting/EM; only these are meaningful here.
-    ignored = sorted(set(settings) - {"seed", "progress", "device", "steps", "batch_size", "lr",
-                                      "log_every", "val_every", "checkpoint_every", "keep"})
-    if ignored:
-        raise ConfigError(
-            f"{type(model).__name__} is fitted in closed form; settings {ignored} do not apply."
-        )
-    _check_data(model, data, "training")
-    if val_data is not None:
-        _check_data(model, val_data, "validation")
-    start = time.perf_counter()
-    model.fit_closed_form(data, val_data=val_data)
-    record: dict[str, Any] = {"step": 0, "time": round(time.perf_counter() - start, 3)}
-    with torch.no_grad():
-        for name, split in (("train", data), ("val", val_data)):
-            if split is None:
-                continue
-            y = split.y if model.conditional else None
-            loss = model.validation_loss(split.x.to(model.device), None if y is None else y.to(model.device))
-            if loss is not None:
-                finite = torch.isfinite(loss)
-                record[f"{name}_nll"] = loss[finite].double().mean().item() if finite.any() else math.inf
-                record[f"{name}_bpd"] = record[f"{name}_nll"] / math.log(2.0)
-                if not finite.all():
-                    record[f"{name}_outside_fraction"] = 1.0 - finite.double().mean().item()
-    model.eval()
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.save_model(model, out, data=data.describe())
-        ckpt.atomic_write_text(out / ckpt.METRICS_FILE, json.dumps(record) + "\n")
-    return model
