@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   creates .venv, installs genlab, runs every family on moons and digits -> report/
+#   make demo   creates .venv, installs genlab, a first look at every family -> report/
 #   make test   creates .venv, installs genlab, runs the test suite
 # torch is pinned to the CPU build only here, for the quick start; the library itself asks
 # for torch>=2.2.
@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.genlab-installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
+
+docs: $(STAMP)
+	$(PY) -c "import sys; from genlab.settings import main; sys.exit(main(sys.argv[1:]))" docs/*.md
 
 clean:
 	rm -rf report runs .pytest_cache

@@ -283,7 +283,7 @@ def test_rsample_errors_are_typed():
     with pytest.raises(NotFittedError):
         model.rsample(3)
     model = model.fit_closed_form(blobs(100))
-    with pytest.raises(ConfigError, match="positive int"):
+    with pytest.raises(ConfigError, match="n to be an int >= 1"):
         model.rsample(0)
     with pytest.raises(DataError, match="unconditional"):
         model.rsample(3, y=1)

@@ -43,3 +43,21 @@ def test_cli_takes_the_new_family(tmp_path, capsys):
     run(capsys, "compare", "--data", "moons", "--models", "toy-normal", "--out", str(report))
     rows = json.loads((report / "results.json").read_text())["moons"]
     assert [r["model"] for r in rows] == ["toy-normal"]
+
+
+def test_docs_settings_tables_are_generated_and_current():
+    """Every model's settings table in docs/ is the generated one (`make docs` rewrites them)."""
+    from pathlib import Path
+
+    from genlab.registry import available
+    from genlab.settings import render_docs_tables
+
+    pages = sorted((Path(__file__).parents[1] / "docs").glob("*.md"))
+    text = {p: p.read_text(encoding="utf-8") for p in pages}
+    for page, body in text.items():
+        assert render_docs_tables(body) == body, f"{page.name} is out of date: run `make docs`"
+    everything = "".join(text.values())
+    for name in available():
+        if name.startswith("_") or name == "toy-normal":
+            continue
+        assert f"<!-- settings: {name} -->" in everything, f"no settings table for {name}"

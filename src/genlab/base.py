@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -275,6 +275,13 @@ class GenerativeModel(nn.Module):
                 )
         return x, batch_shape
 
+    @staticmethod
+    def _check_n(n: Any) -> int:
+        """Validate a number of samples: a positive int (NumPy ints too)."""
+        from genlab.checks import check_int
+
+        return check_int("n", n, ge=1)
+
     def _check_y(self, y: Tensor | np.ndarray | int | None, n: int) -> Tensor | None:
         """Validate class labels ``y`` for ``n`` samples; returns int64 of shape ``(n,)``."""
         if self.num_classes is None:
@@ -369,9 +376,8 @@ class GenerativeModel(nn.Module):
             **options: Family-specific sampling options (``temperature``, ``sampler``,
                 ``steps``, ``guidance``, ...); unknown ones raise ``ConfigError``.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
-        y = self._check_y(y, int(n))
+        n = self._check_n(n)
+        y = self._check_y(y, n)
         declared_options = self.sample_options()
         unknown = [k for k in options if k not in declared_options]
         if unknown:
@@ -479,20 +485,3 @@ class GenerativeModel(nn.Module):
         if self.num_levels is not None:
             parts.append(f"num_levels={self.num_levels}")
         return ", ".join(parts)
-
-
-def check_positive(name: str, value: Any, *, allow_none: bool = False) -> None:
-    """Raise ConfigError unless ``value`` is a positive number (or None when allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"Expected {name} > 0, but found {value!r}.")
-
-
-def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
-    """Raise ConfigError unless ``value`` is one of ``choices``."""
-    choices = list(choices)
-    if value not in choices:
-        raise ConfigError(
-            f"Expected {name} to be one of {', '.join(map(repr, choices))}, but found {value!r}."
-        )

@@ -6,11 +6,11 @@ one. Registration happens when :mod:`genlab.models` is imported (``genlab`` does
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from genlab.base import GenerativeModel
+from genlab.checks import did_you_mean
 from genlab.errors import ConfigError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -46,10 +46,9 @@ def get(name: str) -> type[GenerativeModel]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), _REGISTRY, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise UnknownNameError(
-            f"Unknown model {name!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))}."
+            f"Unknown model {name!r}.{did_you_mean(name, _REGISTRY)} Known models: "
+            f"{', '.join(sorted(_REGISTRY))}."
         ) from None
 
 

@@ -124,8 +124,9 @@ def settings_table(specs: Mapping[str, SettingSpec], *, markdown: bool = True) -
     head = ("setting", "type", "default", "accepts", "meaning")
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(f"`{c}`" if i < 3 else c for i, c in enumerate(r)) + " |"
-                  for r in rows]
+        # a "|" inside a cell, even in a code span, must be escaped in a Markdown table
+        lines += ["| " + " | ".join((f"`{c}`" if i < 3 else c).replace("|", "\\|")
+                                    for i, c in enumerate(r)) + " |" for r in rows]
         return "\n".join(lines)
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(4)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(head[:4], widths, strict=True))

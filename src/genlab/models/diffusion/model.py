@@ -387,8 +387,7 @@ class DiffusionModel(GenerativeModel):
         Returns:
             A :class:`Trajectory` in the working space (see :meth:`from_working`).
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        n = self._check_n(n)
         y = self._check_y(y, n)
         checked = self.sampling_options(**options)
         with self.evaluating():

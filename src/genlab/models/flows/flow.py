@@ -25,7 +25,6 @@ gradients kept, so a loss on the samples trains the flow's parameters.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -220,9 +219,8 @@ class Flow(GenerativeModel):
             y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
             generator: Source of the base noise.
         """
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
-        x = self._push_forward(int(n), self._check_y(y, int(n)), generator, 1.0)
+        n = self._check_n(n)
+        x = self._push_forward(n, self._check_y(y, n), generator, 1.0)
         if self.num_levels is not None:
             x = x * self.num_levels
         return x

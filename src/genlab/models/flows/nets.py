@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from genlab.base import check_choice
+from genlab.checks import check_choice
 from genlab.nn.masked import MaskedLinear, made_mask
 from genlab.nn.mlp import ACTIVATIONS
 

@@ -18,7 +18,6 @@ with ``"warning"``. At the end of training it writes ``out/training_report.png``
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from typing import Any
@@ -176,14 +175,8 @@ class GANDiagnostics(Callback):
 
     # ---------------------------------------------------------------- output
     def _log(self, trainer: Any, record: dict[str, Any]) -> None:
-        """Append ``record`` to the run's log (the trainer's ``log``, else metrics.jsonl)."""
-        log = trainer.log if hasattr(trainer, "log") else getattr(trainer, "_log", None)
-        if log is not None:
-            log(record)
-        elif trainer.out is not None:
-            trainer.out.mkdir(parents=True, exist_ok=True)
-            with open(trainer.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+        """Append ``record`` to the run's log through the trainer's public ``log``."""
+        trainer.log(record)
 
     def _save_snapshot(self, trainer: Any, step: int, samples: Any, real: Any) -> None:
         if trainer.out is None:

@@ -282,8 +282,7 @@ class GaussianMixture(GenerativeModel):
                 (``num_levels`` set: quantized samples are piecewise constant in the
                 parameters, so they have no useful gradient).
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"Expected n to be a positive int, but found {n!r}.")
+        n = self._check_n(n)
         if self.discrete:
             raise ConfigError(
                 f"Expected continuous data (num_levels=None) for rsample, but found "
