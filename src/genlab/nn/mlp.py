@@ -7,6 +7,7 @@ the identity map (a stable start, as in Glow).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,17 @@ _FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "silu": F.silu,
     "tanh": torch.tanh,
 }
+
+
+Layer = TypeVar("Layer", bound=nn.Module)
+
+
+def zero_init(layer: Layer) -> Layer:
+    """Set ``layer``'s weight and bias to zero and return it: a network ending in it outputs 0
+    at the start, so the coupling or autoregressive layer built on it is the identity."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 class MLP(nn.Module):
@@ -62,8 +74,7 @@ class MLP(nn.Module):
         self.linears = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
-        nn.init.zeros_(self.linears[-1].weight)
-        nn.init.zeros_(self.linears[-1].bias)
+        zero_init(self.linears[-1])
         self.activation = _FUNCTIONS[activation]
         self.context_dim = context_dim
 

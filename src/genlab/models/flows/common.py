@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -11,6 +11,8 @@ from genlab.errors import ConfigError
 from genlab.models.flows.bijections import Bijection
 from genlab.models.flows.coupling import alternating_mask, random_mask
 from genlab.models.flows.flow import Alpha, ConditionalBase, ConditionSize
+from genlab.models.flows.linear import LULinear
+from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.reshape import Reshape
 from genlab.nn.mlp import ACTIVATIONS
 from genlab.settings import Annotated, Setting
@@ -26,6 +28,7 @@ __all__ = [
     "ScaleBound",
     "coupling_masks",
     "flatten_to_vector",
+    "vector_chain",
 ]
 
 Activation = Annotated[str, Setting(
@@ -63,3 +66,26 @@ def flatten_to_vector(event_shape: Sequence[int], chain: list[Bijection]) -> lis
         return chain
     flat = (math.prod(shape),)
     return [Reshape(shape, flat), *chain, Reshape(flat, shape)]
+
+
+def vector_chain(
+    event_shape: Sequence[int],
+    layers: Iterable[Callable[[], Bijection]],
+    *,
+    actnorm: bool = False,
+    lu: bool = False,
+) -> list[Bijection]:
+    """The chain of a flow on vectors ``(D,)``, ``D = prod(event_shape)``, latent to data.
+
+    Each of ``layers`` is built in turn, seen from the data side after an optional ActNorm and
+    an optional invertible LU linear map; the chain is wrapped by :func:`flatten_to_vector`.
+    """
+    d = math.prod(int(s) for s in event_shape)
+    from_data: list[Bijection] = []  # in the order the data meets them
+    for make in layers:
+        if actnorm:
+            from_data.append(ActNorm(d))
+        if lu:
+            from_data.append(LULinear(d))
+        from_data.append(make())
+    return flatten_to_vector(event_shape, from_data[::-1])

@@ -8,16 +8,16 @@ layer; sampling is D passes per layer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
 
 from genlab.models.flows import common
 from genlab.models.flows.autoregressive import MaskedAutoregressive
-from genlab.models.flows.bijections import Bijection
 from genlab.models.flows.flow import Flow
-from genlab.models.flows.normalization import ActNorm
 from genlab.recipes import Recipe
 from genlab.registry import register
 from genlab.settings import Annotated, Setting
@@ -78,32 +78,24 @@ class MAF(Flow):
         order_seed: common.OrderSeed = 0,
     ) -> None:
         shape = tuple(int(s) for s in event_shape)
-        d = 1
-        for s in shape:
-            d *= s
+        d = math.prod(shape)
         generator = torch.Generator().manual_seed(order_seed)
-        from_data: list[Bijection] = []
-        for i in range(transforms):
-            if order == "random":
-                positions = torch.randperm(d, generator=generator)
-            else:
-                positions = torch.arange(d) if i % 2 == 0 else torch.arange(d - 1, -1, -1)
-            if actnorm:
-                from_data.append(ActNorm(d))
-            from_data.append(
-                MaskedAutoregressive(
-                    d,
-                    width=width,
-                    depth=depth,
-                    context_dim=Flow.context_dim(num_classes, condition_size),
-                    order=positions.tolist(),
-                    activation=activation,
-                    scale_bound=scale_bound,
-                )
+        layers = (
+            partial(
+                MaskedAutoregressive,
+                d,
+                width=width,
+                depth=depth,
+                context_dim=Flow.context_dim(num_classes, condition_size),
+                order=positions,
+                activation=activation,
+                scale_bound=scale_bound,
             )
+            for positions in _orders(d, transforms, order, generator)
+        )
         super().__init__(
             event_shape=shape,
-            bijections=common.flatten_to_vector(shape, from_data[::-1]),
+            bijections=common.vector_chain(shape, layers, actnorm=actnorm),
             num_classes=num_classes,
             num_levels=num_levels,
             condition_size=condition_size,
@@ -127,3 +119,15 @@ class MAF(Flow):
             },
             {"event_shape": (1, 8, 8), "num_levels": 17, "transforms": 1, "width": 16, "depth": 1},
         ]
+
+
+def _orders(d: int, transforms: int, order: str, generator: torch.Generator) -> list[list[int]]:
+    """The autoregressive order of each layer: ``random`` draws, or natural and reversed."""
+    out = []
+    for i in range(transforms):
+        if order == "random":
+            positions = torch.randperm(d, generator=generator)
+        else:
+            positions = torch.arange(d) if i % 2 == 0 else torch.arange(d - 1, -1, -1)
+        out.append(positions.tolist())
+    return out

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from genlab.checks import check_choice
 from genlab.nn.masked import MaskedLinear, made_mask
-from genlab.nn.mlp import ACTIVATIONS
+from genlab.nn.mlp import ACTIVATIONS, zero_init
 
 
 class ConvNet(nn.Module):
@@ -54,9 +54,7 @@ class ConvNet(nn.Module):
         ]
         for _ in range(depth - 1):
             layers += [nn.Conv2d(width, width, 1), act()]
-        last = nn.Conv2d(width, out_channels, 3, padding=1)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        last = zero_init(nn.Conv2d(width, out_channels, 3, padding=1))
         self.net = nn.Sequential(*layers, last)
         self.context_dim = context_dim
 
@@ -118,9 +116,9 @@ class MADE(nn.Module):
             layers += [ACTIVATIONS[activation]()]
             prev = deg
         out_deg = in_deg.repeat(params)  # (params * D,), output p*D + k belongs to input k
-        last = MaskedLinear(prev.numel(), params * d, made_mask(prev, out_deg, strict=True))
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        last = zero_init(
+            MaskedLinear(prev.numel(), params * d, made_mask(prev, out_deg, strict=True))
+        )
         self.net = nn.Sequential(*layers, last)
         self.features, self.params, self.context_dim = d, params, context_dim
 

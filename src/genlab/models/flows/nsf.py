@@ -7,16 +7,15 @@ an LU linear map between layers. Images are flattened to vectors.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
 
 from genlab.models.flows import common
-from genlab.models.flows.bijections import Bijection
 from genlab.models.flows.flow import Flow
-from genlab.models.flows.linear import LULinear
-from genlab.models.flows.normalization import ActNorm
 from genlab.models.flows.spline import SplineCoupling
 from genlab.recipes import Recipe
 from genlab.registry import register
@@ -86,31 +85,24 @@ class NSF(Flow):
         order_seed: common.OrderSeed = 0,
     ) -> None:
         shape = tuple(int(s) for s in event_shape)
-        d = 1
-        for s in shape:
-            d *= s
         generator = torch.Generator().manual_seed(order_seed)
         ctx = Flow.context_dim(num_classes, condition_size)
-        from_data: list[Bijection] = []
-        for m in common.coupling_masks(d, transforms, mask, generator):
-            if actnorm:
-                from_data.append(ActNorm(d))
-            if lu:
-                from_data.append(LULinear(d))
-            from_data.append(
-                SplineCoupling(
-                    m,
-                    bins=bins,
-                    bound=bound,
-                    width=width,
-                    depth=depth,
-                    context_dim=ctx,
-                    activation=activation,
-                )
+        layers = (
+            partial(
+                SplineCoupling,
+                m,
+                bins=bins,
+                bound=bound,
+                width=width,
+                depth=depth,
+                context_dim=ctx,
+                activation=activation,
             )
+            for m in common.coupling_masks(math.prod(shape), transforms, mask, generator)
+        )
         super().__init__(
             event_shape=shape,
-            bijections=common.flatten_to_vector(shape, from_data[::-1]),
+            bijections=common.vector_chain(shape, layers, actnorm=actnorm, lu=lu),
             num_classes=num_classes,
             num_levels=num_levels,
             condition_size=condition_size,

@@ -9,7 +9,9 @@ Other event shapes are flattened to vectors.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
@@ -102,16 +104,12 @@ class RealNVP(Flow):
         if len(shape) == 3:
             chain = _image_chain(shape, transforms, actnorm, net)
         else:
-            d = 1
-            for s in shape:
-                d *= int(s)
+            d = math.prod(int(s) for s in shape)
             generator = torch.Generator().manual_seed(order_seed)
-            from_data: list[Bijection] = []  # in the order the data meets them
-            for m in common.coupling_masks(d, transforms, mask, generator):
-                if actnorm:
-                    from_data.append(ActNorm(d))
-                from_data.append(AffineCoupling(m, **net))
-            chain = common.flatten_to_vector(shape, from_data[::-1])
+            masks = common.coupling_masks(d, transforms, mask, generator)
+            chain = common.vector_chain(
+                shape, (partial(AffineCoupling, m, **net) for m in masks), actnorm=actnorm
+            )
         super().__init__(
             event_shape=shape,
             bijections=chain,

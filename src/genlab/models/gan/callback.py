@@ -136,6 +136,13 @@ class GANDiagnostics(Callback):
 
     def _warnings(self, model: Any, record: dict[str, Any]) -> list[str]:
         messages = []
+
+        def once(kind: str, message: str) -> None:
+            """Warn of each kind of failure once per run."""
+            if kind not in self.warned:
+                self.warned.add(kind)
+                messages.append(message)
+
         step = record["step"]
         if "check_d_real" in record:
             d_real, d_fake = record["check_d_real"], record["check_d_fake"]
@@ -144,33 +151,26 @@ class GANDiagnostics(Callback):
             d_real, d_fake = record["check_critic_real"], record["check_critic_fake"]
             wins = model.loss == "hinge" and d_real > 1.0 and d_fake < -1.0
         self.wins = self.wins + 1 if wins else 0
-        if self.wins >= self.patience and "wins" not in self.warned:
-            self.warned.add("wins")
-            messages.append(
-                f"GAN step {step}: the discriminator wins outright (mean D(x) = {d_real:.3f}, "
-                f"D(G(z)) = {d_fake:.3f} for {self.wins} checks); the generator's gradient "
-                "is vanishing. Try loss='nonsaturating', a lower d_lr, d_repeats=1, "
-                "spectral_norm=True or r1_weight > 0."
-            )
+        if self.wins >= self.patience:
+            once("wins",
+                 f"GAN step {step}: the discriminator wins outright (mean D(x) = {d_real:.3f}, "
+                 f"D(G(z)) = {d_fake:.3f} for {self.wins} checks); the generator's gradient "
+                 "is vanishing. Try loss='nonsaturating', a lower d_lr, d_repeats=1, "
+                 "spectral_norm=True or r1_weight > 0.")
         modes = record.get("modes_hit")
         if modes is not None:
             if self.best_modes >= 2 and modes <= 0.75 * self.best_modes:
-                if "modes" not in self.warned:  # once per run
-                    self.warned.add("modes")
-                    messages.append(
-                        f"GAN step {step}: mode collapse, the samples cover {modes} of "
-                        f"{record['num_modes']} modes, down from {self.best_modes}. Try pack=2 "
-                        "or more, minibatch_features, or a lower learning rate."
-                    )
+                once("modes",
+                     f"GAN step {step}: mode collapse, the samples cover {modes} of "
+                     f"{record['num_modes']} modes, down from {self.best_modes}. Try pack=2 "
+                     "or more, minibatch_features, or a lower learning rate.")
             self.best_modes = max(self.best_modes, modes)
         self.narrow = self.narrow + 1 if record["sample_spread"] < 0.1 else 0
-        if self.narrow >= self.patience and "spread" not in self.warned:
-            self.warned.add("spread")
-            messages.append(
-                f"GAN step {step}: the samples collapsed, their spread is "
-                f"{record['sample_spread']:.3f} of the data's for {self.narrow} checks. Try "
-                "pack=2 or more or minibatch_features."
-            )
+        if self.narrow >= self.patience:
+            once("spread",
+                 f"GAN step {step}: the samples collapsed, their spread is "
+                 f"{record['sample_spread']:.3f} of the data's for {self.narrow} checks. Try "
+                 "pack=2 or more or minibatch_features.")
         return messages
 
     # ---------------------------------------------------------------- output
