@@ -99,8 +99,18 @@ def test_resume_is_bit_exact(tmp_path: Path, make, data):
 
 
 def fake_trainer(model, data, out: Path | None, steps: int = 30):
-    return SimpleNamespace(model=model, data=data, out=out, step=0,
-                           config=SimpleNamespace(steps=steps, batch_size=64))
+    """What the callback uses of a Trainer; ``log`` keeps records as the Trainer's does."""
+    trainer = SimpleNamespace(model=model, data=data, out=out, step=0, history=[],
+                              config=SimpleNamespace(steps=steps, batch_size=64))
+
+    def log(record):
+        trainer.history.append(record)
+        if out is not None:
+            with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    trainer.log = log
+    return trainer
 
 
 def test_callback_warns_when_discriminator_wins(tmp_path: Path):
