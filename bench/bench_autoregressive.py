@@ -144,8 +144,9 @@ def main() -> None:
     if "transformer" in trained:
         model = trained["transformer"]
         speed = sampling_speed(model, args.speed_n, repeats=2)
+        ratio = speed["uncached"] / speed["cached"]
         print(f"transformer sampling {args.speed_n} x 64 px: cached {speed['cached']:.2f} s, "
-              f"uncached {speed['uncached']:.2f} s, ratio {speed['uncached'] / speed['cached']:.1f}",
+              f"uncached {speed['uncached']:.2f} s, ratio {ratio:.1f}",
               flush=True)
     throughput = {}
     for name, model in trained.items():

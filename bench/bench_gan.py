@@ -172,7 +172,8 @@ def report(runs: list[dict[str, Any]], digits: dict[str, Any] | None, args: argp
             every = "yes" if all(m == rs[0]["num_modes"] for m in modes) else "no"
             secs = statistics.mean(r["seconds"] for r in rs)
             lines.append(f"| {data} | {model} | {name} | {mean_sd(modes)} / {rs[0]['num_modes']} "
-                         f"| {', '.join(map(str, modes))} | {mean_sd(hq)} | {every} | {secs:.0f} |")
+                         f"| {', '.join(map(str, modes))} | {mean_sd(hq)} | {every} "
+                         f"| {secs:.0f} |")
     lines += ["", "Published anchors on the grid (25gaussians, 2,500 samples; trained about "
               "400 epochs of 100,000 points, i.e. ~400,000 iterations at batch 100):", "",
               "| model | modes | high quality % |", "|---|---|---|"]

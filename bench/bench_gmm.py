@@ -7,8 +7,8 @@ plus scikit-learn with ``init_params="k-means++"`` (seeds only) for reference. T
 contenders run in turn for every seed, so machine load hits all alike.
 
 Reported per case: median over seeds of the fit time (on digits, where a fit takes a
-fraction of a second, the fastest of ``--repeats`` runs per seed), mean and spread of the final average test
-log-likelihood (nats per sample) over the seeds, mean EM iterations, and the ratios
+fraction of a second, the fastest of ``--repeats`` runs per seed), mean and spread of the final
+average test log-likelihood (nats per sample) over the seeds, mean EM iterations, and the ratios
 (target: genlab's likelihood at least as good, its time at most half of scikit-learn's).
 
 Cases: moons (100k train points, 5k test, 16 components) and digits (64-d, 1350 train / 297

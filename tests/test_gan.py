@@ -22,7 +22,9 @@ def linear_gan(dim: int = 1, **kwargs) -> GAN:
 
 def set_affine(linear: torch.nn.Linear, weight, bias) -> None:
     with torch.no_grad():
-        linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float64).reshape(linear.weight.shape))
+        linear.weight.copy_(
+            torch.as_tensor(weight, dtype=torch.float64).reshape(linear.weight.shape)
+        )
         linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float64).reshape(linear.bias.shape))
 
 
@@ -52,7 +54,8 @@ def test_discriminator_step_reaches_optimal_discriminator():
     for _ in range(30):  # Newton's method: the loss is convex in (a, b) (logistic regression)
         torch.manual_seed(1)  # the same generated batch at every evaluation
         loss, _ = objective.loss(real, None)
-        grad = torch.cat([g.flatten() for g in torch.autograd.grad(loss, params, create_graph=True)])
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        grad = torch.cat([g.flatten() for g in grads])
         hess = torch.stack([torch.cat([h.flatten() for h in torch.autograd.grad(g, params,
                                                                                 retain_graph=True)])
                             for g in grad])
@@ -79,7 +82,8 @@ def test_discriminator_step_reaches_optimal_discriminator():
 
     outer = phi[:, None] * phi[None]  # (2, 2, grid)
     H = expect(w * outer, p_data) + expect(w * outer, p_g)
-    V = (expect((1 - d_star) ** 2 * outer, p_data) - np.outer(*[expect((1 - d_star) * phi, p_data)] * 2)
+    V = (expect((1 - d_star) ** 2 * outer, p_data)
+         - np.outer(*[expect((1 - d_star) * phi, p_data)] * 2)
          + expect(d_star**2 * outer, p_g) - np.outer(*[expect(d_star * phi, p_g)] * 2))
     cov = np.linalg.inv(H) @ V @ np.linalg.inv(H) / n
     err = theta_hat - theta_star
@@ -210,7 +214,8 @@ def test_model_discriminator_loss_adds_penalties(penalty):
     adversarial = (fake @ w).mean() - (x @ w).mean()
     extra = 10 * (w.norm() - 1) ** 2 if penalty == "gp" else 2.0 / 2 * w.norm() ** 2
     assert loss.item() == pytest.approx((adversarial + extra).item(), rel=1e-10)
-    assert logs[penalty] == pytest.approx((extra / (10 if penalty == "gp" else 2)).item(), rel=1e-10)
+    weight = 10 if penalty == "gp" else 2
+    assert logs[penalty] == pytest.approx((extra / weight).item(), rel=1e-10)
 
 
 # ------------------------------------------------------------------ layers and sampling

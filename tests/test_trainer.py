@@ -65,9 +65,11 @@ def test_resume_is_bit_exact(tmp_path, ema):
     assert torch.equal(full.log_scale, resumed.log_scale)
     sa = torch.load(tmp_path / "a" / "trainer_state.pt", weights_only=True)
     sb = torch.load(tmp_path / "b" / "trainer_state.pt", weights_only=True)
-    assert torch.equal(sa["optimizers"][0]["state"][0]["exp_avg"], sb["optimizers"][0]["state"][0]["exp_avg"])
+    assert torch.equal(sa["optimizers"][0]["state"][0]["exp_avg"],
+                       sb["optimizers"][0]["state"][0]["exp_avg"])
     # The log holds each step once: the lines written after the step-20 checkpoint were dropped.
-    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in lines]
     assert steps == sorted(set(steps)) and steps[-1] == 40
     # What is on disk rebuilds the same model.
     again = load(tmp_path / "b")
@@ -188,7 +190,9 @@ def test_checkpoint_errors(tmp_path):
     (run / "config.json").write_text(config[:20])
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load(run)
-    (run / "config.json").write_text(config.replace('"event_shape": [\n      2\n    ]', '"event_shape": [3]'))
+    (run / "config.json").write_text(
+        config.replace('"event_shape": [\n      2\n    ]', '"event_shape": [3]')
+    )
     with pytest.raises(CheckpointError, match="shape"):
         load(run)
     with pytest.raises(CheckpointError, match="does not exist"):

@@ -211,7 +211,9 @@ def decompress_with_labels(
     try:
         dtype = np.dtype(header["dtype"])
     except TypeError:
-        raise DataError(f"The compressed file is corrupt: bad dtype {header['dtype']!r}.") from None
+        raise DataError(
+            f"The compressed file is corrupt: bad dtype {header['dtype']!r}."
+        ) from None
     if len(shape) < k or shape[len(shape) - k :] != model.event_shape:
         raise DataError(
             f"The compressed file is corrupt: shape {shape} does not end with the model's "

@@ -123,7 +123,8 @@ def load_data(
         data = files.load(name, split, seed=seed, label_column=label_column, num_levels=num_levels)
     else:
         raise UnknownNameError(
-            f"Unknown data set {name!r}.{did_you_mean(key, available_datasets())} Known: {', '.join(available_datasets())}, "
+            f"Unknown data set {name!r}.{did_you_mean(key, available_datasets())} "
+            f"Known: {', '.join(available_datasets())}, "
             f"or a .npy/.csv file or folder of .png images."
         )
     return data if n is None else _subsample(data, n, seed)

@@ -9,7 +9,8 @@ What each source becomes:
   header when one of its feature cells (the cells outside the label column) is not a number,
   or when it holds the name given as ``label_column``. ``label_column`` (an index, or a
   header name) becomes the labels ``y``: integers >= 0 are used as they are, anything else is
-  mapped to 0..C-1 in sorted order (``info["classes"]``). Continuous unless ``num_levels`` is given.
+  mapped to 0..C-1 in sorted order (``info["classes"]``). Continuous unless ``num_levels`` is
+  given.
 * folder: every ``*.png`` in it, read in sorted order, as (n, c, h, w) integers 0..255,
   ``num_levels = 256``; c = 1 when every image is grayscale, else 3 (grayscale images are
   repeated over the channels, alpha is dropped). When the PNGs sit in subfolders instead, each

@@ -65,7 +65,10 @@ def conv_mask(
     mask[:, :, ch, :cw] = 1.0  # left of the centre on the centre row
     g_out = torch.arange(out_channels) * groups // out_channels
     g_in = torch.arange(in_channels) * groups // in_channels
-    centre = g_out[:, None] > g_in[None, :] if mask_type == "A" else g_out[:, None] >= g_in[None, :]
+    if mask_type == "A":
+        centre = g_out[:, None] > g_in[None, :]
+    else:
+        centre = g_out[:, None] >= g_in[None, :]
     mask[:, :, ch, cw] = centre.float()
     return mask
 

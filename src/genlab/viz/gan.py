@@ -99,7 +99,9 @@ def _series(records: Sequence[dict[str, Any]], key: str) -> tuple[list[float], l
     return steps, values
 
 
-def _plot_keys(ax: Any, records: Sequence[dict[str, Any]], keys: Iterable[tuple[str, str]]) -> bool:
+def _plot_keys(
+    ax: Any, records: Sequence[dict[str, Any]], keys: Iterable[tuple[str, str]]
+) -> bool:
     drawn = False
     for key, label in keys:
         steps, values = _series(records, key)

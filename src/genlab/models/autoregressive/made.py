@@ -46,7 +46,9 @@ def resolve_encoding(input_encoding: str, num_levels: int | None) -> str:
     if input_encoding == "auto":
         return "onehot" if num_levels is not None and num_levels <= 32 else "value"
     if input_encoding == "onehot" and num_levels is None:
-        raise ConfigError("Expected input_encoding='value' for continuous data, but found 'onehot'.")
+        raise ConfigError(
+            "Expected input_encoding='value' for continuous data, but found 'onehot'."
+        )
     return input_encoding
 
 

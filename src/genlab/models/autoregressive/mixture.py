@@ -64,7 +64,9 @@ class AutoregressiveMixture(AutoregressiveModel):
             "learn the mixture weights (else they stay uniform)")] = False,
     ) -> None:
         if num_levels is None:
-            raise ConfigError("Expected num_levels for ar_mixture (discrete data), but found None.")
+            raise ConfigError(
+                "Expected num_levels for ar_mixture (discrete data), but found None."
+            )
         super().__init__(event_shape=event_shape, num_classes=num_classes,
                          num_levels=num_levels, components=1)
         if not members:

@@ -64,7 +64,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int, groups: int, dropout: float) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
-            raster_conv(channels, channels, (k, k), mask_type="B", groups=groups) for k in (1, 3, 1)
+            raster_conv(channels, channels, (k, k), mask_type="B", groups=groups)
+            for k in (1, 3, 1)
         )
         self.dropout = nn.Dropout(dropout)
 

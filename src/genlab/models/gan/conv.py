@@ -77,7 +77,9 @@ class DCGANGenerator(nn.Module):
         return torch.tanh(self.to_image(h))  # (b, c, h, w)
 
 
-def cnn_features(in_channels: int, height: int, width: int, channels: int) -> tuple[nn.Module, int]:
+def cnn_features(
+    in_channels: int, height: int, width: int, channels: int
+) -> tuple[nn.Module, int]:
     """phi for the discriminator: a 3x3 convolution, then stride-2 convolutions that halve the
     resolution and double the channels (leaky ReLU 0.2, no batch norm, so gradient penalties
     stay per-sample), then flatten.
