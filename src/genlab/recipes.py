@@ -37,6 +37,8 @@ class Recipe:
             keep, EMA, ...).
         quick: Overrides of ``train`` for ``genlab demo``'s short first look (fewer steps).
         quick_params: Overrides of ``params`` for that first look (a smaller network).
+        showcase: ``genlab demo`` shows this model for its family on this kind of data (one
+            model per family and data kind; ``genlab demo --full`` shows every model).
         note: Where the numbers come from (which benchmark, what was tried on the
             validation split).
     """
@@ -45,6 +47,7 @@ class Recipe:
     train: Mapping[str, Any] = field(default_factory=dict)
     quick: Mapping[str, Any] = field(default_factory=dict)
     quick_params: Mapping[str, Any] = field(default_factory=dict)
+    showcase: bool = False
     note: str = ""
 
 

@@ -28,11 +28,14 @@ from genlab.train import fit
 __all__ = ["run_report", "evaluate", "format_table"]
 
 
-def demo_models(dataset: str) -> list[str]:
-    """Registered models with a recipe for ``dataset``'s kind of data, in registry order."""
+def demo_models(dataset: str, *, showcase: bool = False) -> list[str]:
+    """Registered models with a recipe for ``dataset``'s kind of data, in registry order;
+    with ``showcase``, only the one each family shows first (``Recipe.showcase``)."""
     data = load_data(dataset, split="train", seed=0)
-    return [name for name in available() if not name.startswith("_")
-            and recipe_for(get(name), data) is not None]
+    recipes = {name: recipe_for(get(name), data) for name in available()
+               if not name.startswith("_")}
+    return [name for name, recipe in recipes.items()
+            if recipe is not None and (recipe.showcase or not showcase)]
 
 
 def train_demo(name: str, dataset: str, out: Path, *, scale: float = 1.0, seed: int = 0,
@@ -42,7 +45,7 @@ def train_demo(name: str, dataset: str, out: Path, *, scale: float = 1.0, seed: 
     train = load_data(dataset, split="train", seed=0)
     val = load_data(dataset, split="val", seed=0)
     model = create(name, data=train, **model_params(get(name), train, quick=quick))
-    settings = train_settings(model, train, has_val=True, quick=quick, seed=seed, progress=False)
+    settings = train_settings(model, train, has_val=True, quick=quick, seed=seed, progress=None)
     if "steps" in settings or scale != 1.0:
         settings["steps"] = max(1, int(round(settings.get("steps", 1000) * scale)))
     start = time.perf_counter()
@@ -76,7 +79,7 @@ def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
     all_rows: dict[str, list[dict[str, Any]]] = {}
     all_figs: dict[str, list[Path]] = {}
     for dataset in datasets:
-        names = models if models is not None else demo_models(dataset)
+        names = models if models is not None else demo_models(dataset, showcase=quick)
         for name in names:
             get(name)  # unknown names fail before any training
         train = load_data(dataset, split="train", seed=0)

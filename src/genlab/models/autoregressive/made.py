@@ -91,6 +91,7 @@ class MADE(AutoregressiveModel):
             params={"width": 128, "depth": 2, "components": 8},
             train={"steps": 800, "batch_size": 256, "lr": 2e-3, "patience": 5},
             quick={"steps": 300},
+            showcase=True,
         ),
         "images": Recipe(
             params={"width": 512, "depth": 1, "dropout": 0.3},

@@ -136,6 +136,7 @@ class PixelCNN(AutoregressiveModel):
             train={"steps": 2000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 50,
                    "patience": 8},
             quick={"steps": 40},
+            showcase=True,
             quick_params={"width": 16, "depth": 2},
             note="bench/bench_autoregressive.py (digits test bits/pixel)",
         ),

@@ -94,13 +94,15 @@ class DiffusionModel(GenerativeModel):
             params={"num_timesteps": 250, "schedule": "cosine", "prediction": "v",
                     "width": 128, "depth": 3},
             train={"steps": 2500, "batch_size": 256, "lr": 2e-3, "keep": "last"},
-            quick={"steps": 500},
+            quick={"steps": 400, "val_every": 400},
+            showcase=True,
         ),
         "images": Recipe(
             params={"num_timesteps": 100, "schedule": "cosine", "prediction": "v",
                     "width": 16},
             train={"steps": 1500, "batch_size": 128, "lr": 3e-3, "keep": "last"},
-            quick={"steps": 150},
+            quick={"steps": 100, "val_every": 100},
+            showcase=True,
             note="bench/bench_diffusion.py (digits bound, Frechet distance)",
         ),
     }

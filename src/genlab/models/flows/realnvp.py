@@ -65,12 +65,14 @@ class RealNVP(Flow):
             params={"transforms": 8, "width": 64, "depth": 2},
             train={"steps": 2000, "batch_size": 256, "lr": 1e-3, "patience": 5},
             quick={"steps": 400},
+            showcase=True,
             note="bench/bench_flows.py (8gaussians and checkerboard test NLL)",
         ),
         "images": Recipe(
             params={"transforms": 6, "width": 32, "depth": 2},
             train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "patience": 5},
             quick={"steps": 150},
+            showcase=True,
             note="bench/bench_flows.py (digits bits/dim)",
         ),
     }

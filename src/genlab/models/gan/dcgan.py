@@ -59,6 +59,7 @@ class DCGAN(GANModel):
             params={"width": 16},
             train={"steps": 800, "batch_size": 64, "lr": 2e-4, "keep": "last"},
             quick={"steps": 200},
+            showcase=True,
             note="bench/bench_gan.py (digits Frechet distance, class accuracy)",
         ),
     }

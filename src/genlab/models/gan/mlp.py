@@ -58,6 +58,7 @@ class GAN(GANModel):
         "points": Recipe(
             train={"steps": 2000, "batch_size": 256, "lr": 2e-4, "keep": "last"},
             quick={"steps": 600},
+            showcase=True,
             note="bench/bench_gan.py (ring8 and 25gaussians mode coverage)",
         ),
     }

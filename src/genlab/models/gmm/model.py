@@ -94,8 +94,9 @@ class GaussianMixture(GenerativeModel):
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
-        "points": Recipe(params={"components": 16}),
+        "points": Recipe(params={"components": 16}, showcase=True),
         "images": Recipe(params={"components": 10, "covariance": "full", "reg_covar": 1e-3},
+                         showcase=True,
                          note="bench/bench_gmm.py (digits, EM)"),
     }
 

@@ -73,10 +73,10 @@ class Histogram(GenerativeModel):
     """
 
     recipes: ClassVar[dict[str, Recipe]] = {
-        "points": Recipe(params={"bins": 48, "alpha": 0.1}),
+        "points": Recipe(params={"bins": 48, "alpha": 0.1}, showcase=True),
         # a joint table over many columns is almost all empty cells (docs/histogram.md)
         "table": Recipe(params={"bins": 16, "sparse": True, "alpha": 0.1}),
-        "images": Recipe(params={"factorized": True, "alpha": 1.0}),
+        "images": Recipe(params={"factorized": True, "alpha": 1.0}, showcase=True),
     }
 
     def __init__(
