@@ -102,3 +102,17 @@ def test_bad_sample_suffix_and_label(tmp_path, capsys):
     assert code == 2 and ".png or .npy" in err
     code, _, err = run(capsys, "sample", str(out), "--y", "3", "--out", str(tmp_path / "s.npy"))
     assert code == 2 and "unconditional" in err
+
+
+def test_same_command_same_weights_whatever_ran_before(tmp_path, capsys):
+    """Construction is seeded: the run's initial and final weights do not depend on what the
+    process did before (here, drawing random numbers)."""
+    import torch
+
+    argv = ["train", "realnvp", "--data", "moons", "--steps", "3", "--quiet",
+            "--param", "transforms=2", "--param", "width=8"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    torch.rand(1000)
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    for name in ("init.safetensors", "model.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
