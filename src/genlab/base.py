@@ -397,6 +397,20 @@ class GenerativeModel(nn.Module):
             if was_training:
                 self.train()
 
+    def rsample(self, n: int, y: Tensor | np.ndarray | int | None = None, *,
+                generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` reparameterised samples ``(n, *event_shape)``: differentiable in the
+        parameters, as ``torch.distributions``' ``rsample``. Families with a
+        reparameterisation (flows, the Gaussian families) override it.
+
+        Raises:
+            NotImplementedError: the family has none (its samples are discrete choices or
+                come from a sampler without a gradient path).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no reparameterised sampler; use sample()."
+        )
+
     # ------------------------------------------------------------------ for families
     def _log_prob(self, x: Tensor, y: Tensor | None) -> Tensor:
         raise IntractableLikelihood(f"{type(self).__name__} has no tractable likelihood.")

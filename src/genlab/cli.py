@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from genlab.cli_flags import UNSET, add_setting_flags
 from genlab.errors import ConfigError, GenlabError
 from genlab.settings import SettingSpec
 
@@ -236,59 +237,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ parser
-#: Default of every generated flag: "not given", so the library's own default applies.
-UNSET = argparse.SUPPRESS
-
-
-def _flag_type(spec: SettingSpec):
-    """An argparse type that parses a declared setting's value and checks it."""
-    name = spec.type_name()
-    base = name.removesuffix(" | None")
-
-    def parse(text: str):
-        if name.endswith(" | None") and text.lower() == "none":
-            return None
-        try:
-            if base == "int":
-                value: Any = int(text)
-            elif base == "float":
-                value = float(text)
-            elif base == "str":
-                value = text
-            else:  # lists, pairs, unions: JSON
-                value = json.loads(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {spec.describe()}, found {text!r}") from None
-        try:
-            return spec.check(value)
-        except ConfigError:
-            raise argparse.ArgumentTypeError(
-                f"expected {spec.describe()}, found {text!r}") from None
-
-    return parse
-
-
-def add_setting_flags(parser: argparse.ArgumentParser, specs: dict[str, SettingSpec],
-                      skip: Sequence[str] = ()) -> None:
-    """One ``--name`` flag per declared setting (``--batch-size`` for ``batch_size``)."""
-    for name, spec in specs.items():
-        if name in skip:
-            continue
-        flag = "--" + name.replace("_", "-")
-        default = "" if spec.required else f" (default {spec.default!r})"
-        if spec.type_name() == "bool":
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                                default=UNSET, help=spec.help + default)
-            continue
-        base = spec.type_name().removesuffix(" | None")
-        metavar = base.upper() if base in ("int", "float", "str") else "JSON"
-        if spec.setting.choices is not None:
-            metavar = "{" + ",".join(map(str, spec.setting.choices)) + "}"
-        parser.add_argument(flag, dest=name, type=_flag_type(spec), default=UNSET,
-                            metavar=metavar, help=f"{spec.help}: {spec.describe()}{default}")
-
-
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The ``genlab`` parser. ``argv`` lets it add what a named model or run declares:
     ``genlab train MODEL --help`` lists MODEL's settings, ``genlab sample RUN`` takes the
