@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from genlab.data import load_data
 from genlab.errors import ConfigError
 from genlab.recipes import data_kind, model_params, recipe_for, train_settings
@@ -44,6 +46,7 @@ def train_demo(name: str, dataset: str, out: Path, *, scale: float = 1.0, seed: 
     ``quick`` takes the recipe's short first-look budget. Returns (model, seconds)."""
     train = load_data(dataset, split="train", seed=0)
     val = load_data(dataset, split="val", seed=0)
+    torch.manual_seed(seed)  # construction too: a report does not depend on its order
     model = create(name, data=train, **model_params(get(name), train, quick=quick))
     settings = train_settings(model, train, has_val=True, quick=quick, seed=seed, progress=None)
     if "steps" in settings or scale != 1.0:
