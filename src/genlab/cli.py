@@ -341,8 +341,12 @@ def _model_epilog(argv: Sequence[str]) -> str | None:
 
     if len(argv) < 2 or argv[0] != "train" or argv[1] not in available():
         return None
+    cls = get(argv[1])
+    recipes = "".join(f"\n  {kind}: {dict(r.params)}" for kind, r in cls.recipes.items())
     return (f"settings of {argv[1]} (--param KEY=VALUE):\n"
-            + settings_table(get(argv[1]).settings(), markdown=False))
+            + settings_table(cls.settings(), markdown=False)
+            + (f"\n\nwhat --data sets before your --param, per kind of data:{recipes}"
+               if recipes else ""))
 
 
 def _run_sample_options(argv: Sequence[str]) -> dict[str, SettingSpec]:
