@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -149,10 +150,10 @@ def _fits(value: Any, annotation: Any) -> bool:
         return value in typing.get_args(annotation)
     if annotation is bool:
         return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is int:  # NumPy integers too; never a bool
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) \
             and math.isfinite(value)
     if annotation is str:
         return isinstance(value, str)
