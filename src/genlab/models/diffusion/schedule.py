@@ -141,6 +141,20 @@ class NoiseSchedule:
         """alpha_bar at index ``t`` as a Python float; ``t = -1`` (clean data) gives 1."""
         return 1.0 if t < 0 else float(self.alpha_bar[t])
 
+    def diffused_gaussian(self, mean: Tensor, std: float, t: int) -> tuple[Tensor, float]:
+        """q(x_t) of Gaussian data x_0 ~ N(mean, std^2 I), in closed form.
+
+        x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps is a sum of independent
+        Gaussians, so q(x_t) = N(sqrt(alpha_bar_t) mean, (alpha_bar_t std^2 + 1 - alpha_bar_t) I):
+        the data density convolved with the noise. A mixture of Gaussians diffuses component
+        by component with the same weights.
+
+        Returns:
+            The mean (shape of ``mean``) and the standard deviation of q(x_t).
+        """
+        ab = self.alpha_bar_at(t)
+        return math.sqrt(ab) * mean, math.sqrt(ab * std**2 + 1.0 - ab)
+
     def log_snr(self, t: int) -> float:
         """lambda_t = log(alpha_t / sigma_t) = 0.5 log(alpha_bar / (1 - alpha_bar)); +inf at -1."""
         ab = self.alpha_bar_at(t)
