@@ -200,3 +200,18 @@ def test_checkpoint_errors(tmp_path):
     (run / "config.json").write_text(config.replace('"_diag-gaussian"', '"no-such-model"'))
     with pytest.raises(KeyError, match="Unknown model"):
         load(run)
+
+
+def test_a_second_training_into_the_same_folder_is_refused(tmp_path):
+    """While one training holds a run folder, another one pointed at it stops before writing
+    anything; once the first has ended the folder is free again."""
+    from genlab.train.lock import run_lock
+
+    data = gaussian_data()
+    fit(DiagGaussian(), data, steps=3, out=tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with run_lock(tmp_path):  # another process's training, as far as the lock can tell
+        with pytest.raises(ConfigError, match="Another training .* is writing to"):
+            fit(DiagGaussian(), data, steps=3, out=tmp_path, lr=0.5)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    fit(DiagGaussian(), data, steps=3, out=tmp_path, lr=0.5)  # free again

@@ -13,6 +13,7 @@ from genlab.recipes import train_settings
 from genlab.train.callbacks import Callback
 from genlab.train.closed_form import fit_closed_form
 from genlab.train.config import TrainConfig
+from genlab.train.lock import run_lock
 from genlab.train.trainer import Trainer
 
 
@@ -60,8 +61,9 @@ def fit(
         raise ConfigError(f"Expected a genlab GenerativeModel, but found {type(model).__name__}.")
     if isinstance(data, Dataset):
         settings = train_settings(model, data, has_val=val_data is not None, **settings)
-    if model.closed_form:
-        return fit_closed_form(model, data, val_data=val_data, out=out, **settings)
-    config = TrainConfig.from_kwargs(**settings)
-    trainer = Trainer(model, data, config, val_data=val_data, out=out, callbacks=callbacks)
-    return trainer.fit(resume=resume)
+    with run_lock(out):  # one training per run folder
+        if model.closed_form:
+            return fit_closed_form(model, data, val_data=val_data, out=out, **settings)
+        config = TrainConfig.from_kwargs(**settings)
+        trainer = Trainer(model, data, config, val_data=val_data, out=out, callbacks=callbacks)
+        return trainer.fit(resume=resume)
