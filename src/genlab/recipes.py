@@ -71,11 +71,9 @@ def recipe_for(model: GenerativeModel | type[GenerativeModel], data: Dataset | s
     return recipes.get(kind)
 
 
-def model_params(model: type[GenerativeModel], data: Dataset, *, quick: bool = False
-                 ) -> dict[str, Any]:
-    """The recipe's constructor settings for ``data`` (with ``quick_params`` when quick)."""
-    recipe = recipe_for(model, data) or Recipe()
-    return {**recipe.params, **(recipe.quick_params if quick else {})}
+def model_params(model: type[GenerativeModel], data: Dataset) -> dict[str, Any]:
+    """The recipe's constructor settings for ``data`` (none without a recipe)."""
+    return dict((recipe_for(model, data) or Recipe()).params)
 
 
 def train_settings(model: GenerativeModel, data: Dataset, *, has_val: bool,

@@ -21,7 +21,7 @@ import torch
 
 from genlab.data import load_data
 from genlab.errors import ConfigError
-from genlab.recipes import data_kind, model_params, recipe_for, train_settings
+from genlab.recipes import Recipe, data_kind, recipe_for, train_settings
 from genlab.registry import available, create, get
 from genlab.report.evaluate import evaluate, format_table
 from genlab.train import checkpoint as ckpt
@@ -47,7 +47,8 @@ def train_demo(name: str, dataset: str, out: Path, *, scale: float = 1.0, seed: 
     train = load_data(dataset, split="train", seed=0)
     val = load_data(dataset, split="val", seed=0)
     torch.manual_seed(seed)  # construction too: a report does not depend on its order
-    model = create(name, data=train, **model_params(get(name), train, quick=quick))
+    quick_params = (recipe_for(get(name), train) or Recipe()).quick_params if quick else {}
+    model = create(name, data=train, **quick_params)  # the recipe's params, then these
     settings = train_settings(model, train, has_val=True, quick=quick, seed=seed, progress=None)
     if "steps" in settings or scale != 1.0:
         settings["steps"] = max(1, int(round(settings.get("steps", 1000) * scale)))
