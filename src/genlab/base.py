@@ -128,6 +128,13 @@ class GenerativeModel(nn.Module):
                 try:
                     bound = signature.bind(self, *args, **kw)
                 except TypeError as err:
+                    unknown = [k for k in kw if k not in signature.parameters]
+                    if unknown:
+                        raise ConfigError(
+                            f"{type(self).__name__} has no setting "
+                            f"{', '.join(map(repr, unknown))}; its settings are: "
+                            f"{', '.join(type(self).settings())}."
+                        ) from None
                     raise ConfigError(f"{cls.__name__}: {err}.") from None
                 bound.apply_defaults()
                 config: dict[str, Any] = {}

@@ -6,7 +6,6 @@ one. Registration happens when :mod:`genlab.models` is imported (``genlab`` does
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from genlab.base import GenerativeModel
@@ -80,16 +79,7 @@ def create(name: str, *, data: Dataset | None = None, conditional: bool = False,
                   **config}
     elif conditional:
         raise ConfigError("conditional=True needs data= (the labels to condition on).")
-    signature = inspect.signature(cls.__init__)
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-    accepted = [k for k in signature.parameters if k != "self"]
-    unknown = sorted(set(config) - set(accepted))
-    if unknown and not takes_any:
-        raise ConfigError(
-            f"Model {name!r} has no setting {', '.join(map(repr, unknown))}; "
-            f"its settings are: {', '.join(accepted)}."
-        )
-    return cls(**config)
+    return cls(**config)  # the base class checks every setting against its declaration
 
 
 def _ensure_loaded() -> None:
