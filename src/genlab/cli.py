@@ -126,18 +126,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         np.save(buffer, x.cpu().numpy())
         atomic_write_bytes(out, buffer.getvalue())
     elif out.suffix == ".png":
-        from genlab import viz
+        from genlab.runs import run_data
+        from genlab.viz.run import plot_samples
 
-        if model.event_shape == (2,):
-            from genlab.runs import run_data
-
-            viz.plot_density_2d(model, run_data(args.run).x, x, out)
-        elif len(model.event_shape) == 3:
-            viz.plot_image_grid(x, out, num_levels=model.num_levels)
-        else:
-            raise ConfigError(
-                f"Cannot draw samples of shape {tuple(x.shape[1:])} as PNG; use .npy."
-            )
+        data = run_data(args.run).x if model.event_shape == (2,) else None
+        plot_samples(model, x.cpu(), out, data=data, generator=generator)
     else:
         raise ConfigError(f"Expected --out ending in .png or .npy, but found {out.name!r}.")
     print(f"wrote {args.n} samples to {out}")

@@ -65,7 +65,6 @@ def plot_run(model: GenerativeModel, run_dir: Path, out: Path, kind: str, *, see
 
 def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int,
                   data_name: str | None) -> Path:
-    from genlab import viz
     from genlab.data import load_data
     from genlab.runs import run_data
 
@@ -74,12 +73,29 @@ def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int
     n = 1000 if points else 64
     y = torch.arange(n) % model.num_classes if model.conditional else None
     samples = model.sample(n, y, generator=generator).cpu()
+    data = None
     if points:
         data = load_data(data_name, split="test") if data_name else run_data(run_dir, "test")
+    return plot_samples(model, samples, out, data=None if data is None else data.x,
+                        generator=generator)
+
+
+def plot_samples(model: GenerativeModel, samples: torch.Tensor, out: Path, *,
+                 data: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> Path:
+    """Draw ``samples`` of ``model``: an image grid, or for 2-D points data | model density |
+    samples (``data``: the points to show beside them). Returns the PNG path.
+
+    Raises:
+        ConfigError: samples of a shape that has no picture.
+    """
+    from genlab import viz
+
+    if model.event_shape == (2,):
         # a model without a density is drawn as a histogram of its samples: 5,000 keep the
         # picture clear at a quarter of the default's sampling cost
-        return viz.plot_density_2d(model, data.x, samples, out, num_hist_samples=5000,
-                                   generator=generator)
+        return viz.plot_density_2d(model, samples if data is None else data, samples, out,
+                                   num_hist_samples=5000, generator=generator)
     if len(model.event_shape) == 3:
         return viz.plot_image_grid(samples, out, num_levels=model.num_levels)
     raise ConfigError(
