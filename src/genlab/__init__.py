@@ -18,6 +18,7 @@ from genlab.errors import (  # noqa: E402
     DataError,
     GenlabError,
     IntractableLikelihood,
+    NoRepresentation,
     NotFittedError,
     ShapeError,
     TrainingError,
@@ -28,6 +29,7 @@ from genlab.train import fit, load  # noqa: E402
 
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "Dataset", "GenerativeModel", "GenlabError",
-    "IntractableLikelihood", "NotFittedError", "Objective", "ShapeError", "TrainingError",
-    "UnknownNameError", "available", "create", "fit", "load", "load_data", "register",
+    "IntractableLikelihood", "NoRepresentation", "NotFittedError", "Objective", "ShapeError",
+    "TrainingError", "UnknownNameError", "available", "create", "fit", "load", "load_data",
+    "register",
 ]

@@ -39,7 +39,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
+from genlab.errors import (
+    ConfigError,
+    DataError,
+    IntractableLikelihood,
+    NoRepresentation,
+    ShapeError,
+)
 from genlab.recipes import Recipe
 from genlab.settings import DATA_ARGUMENTS, SettingSpec, declared
 
@@ -208,6 +214,12 @@ class GenerativeModel(nn.Module):
         """The sampling options ``sample(..., **options)`` takes: the declared keyword
         arguments of the family's ``_sample`` (``temperature``, ``sampler``, ``steps``, ...)."""
         return declared(cls._sample, skip=("self", "n", "y", "generator"))
+
+    @classmethod
+    def encode_options(cls) -> dict[str, SettingSpec]:
+        """The options ``encode(..., **options)`` takes: the declared keyword arguments of
+        the family's ``_encode`` (e.g. diffusion's noise level ``t``)."""
+        return declared(cls._encode, skip=("self", "x", "y"))
 
     # ------------------------------------------------------------------ config and state
     @property
@@ -404,6 +416,52 @@ class GenerativeModel(nn.Module):
             if was_training:
                 self.train()
 
+    def encode(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None,
+               **options: Any) -> Tensor:
+        """A learned representation of each sample: features of shape ``(*batch, k)``.
+
+        What the features are is the family's: a VAE's posterior mean, a flow's latent
+        ``z = f^-1(x)``, an autoregressive model's hidden state, a GAN discriminator's
+        penultimate layer, diffusion denoiser features at a chosen ``t``, an RBM's hidden
+        probabilities. ``genlab probe`` fits a linear classifier on them.
+
+        Arguments:
+            x: Data of shape ``(*batch, *event_shape)``.
+            y: Class labels (conditional models only).
+            **options: The family's declared encoding options (:meth:`encode_options`).
+
+        Raises:
+            NoRepresentation: the family has no encoder (``has_encoder`` is False).
+        """
+        if not self.has_encoder:
+            raise NoRepresentation(f"{type(self).__name__} has no learned representation.")
+        declared_options = self.encode_options()
+        unknown = [k for k in options if k not in declared_options]
+        if unknown:
+            raise ConfigError(
+                f"{type(self).__name__}.encode does not take {', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(map(repr, declared_options)) or 'no options'}."
+            )
+        for name, value in options.items():
+            declared_options[name].check(value)
+        x, batch_shape = self._check_x(x)
+        y = self._check_y(y, x.shape[0])
+        was_training = self.training
+        if was_training:
+            self.eval()
+        try:
+            with torch.no_grad():
+                features = self._encode(x, y, **options)  # (n, k)
+        finally:
+            if was_training:
+                self.train()
+        return features.reshape(*batch_shape, -1)
+
+    def _encode(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """Features ``(n, k)`` of validated data ``x`` ``(n, *event_shape)``; families with
+        ``has_encoder = True`` override it (declaring any options as keyword arguments)."""
+        raise NoRepresentation(f"{type(self).__name__} has no learned representation.")
+
     def rsample(self, n: int, y: Tensor | np.ndarray | int | None = None, *,
                 generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` reparameterised samples ``(n, *event_shape)``: differentiable in the
@@ -482,6 +540,8 @@ class GenerativeModel(nn.Module):
     #: order, and ``conditional_probs(params)`` their probability tables: with discrete data
     #: (``num_levels`` set) that is what an entropy coder needs (``genlab compress``).
     has_ordered_conditionals: ClassVar[bool] = False
+    #: ``encode(x)`` gives a learned representation (``_encode``): ``genlab probe``.
+    has_encoder: ClassVar[bool] = False
 
     @classmethod
     def figures(cls) -> dict[str, str]:

@@ -39,6 +39,10 @@ class IntractableLikelihood(GenlabError, NotImplementedError):
     """The family has no tractable likelihood (e.g. GANs)."""
 
 
+class NoRepresentation(GenlabError, NotImplementedError):
+    """The family has no learned representation to ``encode`` data with."""
+
+
 class CheckpointError(GenlabError, OSError):
     """A checkpoint folder is missing, corrupt, truncated or does not match the model."""
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +86,8 @@ class Flow(GenerativeModel):
         >>> flow.rsample(3).requires_grad
         True
     """
+
+    has_encoder: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -243,14 +245,12 @@ class Flow(GenerativeModel):
         )
         return x
 
-    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """The latent ``z = f^{-1}(x)`` of data (dequantized at the level centres if discrete)."""
-        x, _ = self._check_x(x)
-        y = self._check_y(y, x.shape[0])
+    def _encode(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """The latent ``z = f^{-1}(x)``, flattened to ``(n, D)`` (discrete data at the level
+        centres)."""
         if self.num_levels is not None:
             x = (x + 0.5) / self.num_levels
-        with torch.no_grad():
-            return self.transform.inverse(x, self.context(y))
+        return self.transform.inverse(x, self.context(y)).reshape(x.shape[0], -1)
 
     @torch.no_grad()
     def initialize(self, data: Any, *, batch: int = 1024) -> None:
