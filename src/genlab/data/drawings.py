@@ -13,10 +13,13 @@
    centre, stands for the 8 x 8 frame. With ``crop=True`` the ink's bounding box (ink >= 0.5
    of its maximum) is cut out and padded to a square with a margin of 1/8 of its side on each
    side, the way the digits fill their frame.
-5. **Resizing.** Box averaging to ``size`` gives each cell the fraction of it covered by ink.
-6. **Binarising and thinning.** Cells whose coverage is at least 1/4 of the largest cell's are
-   stroke; Zhang-Suen thinning (:func:`~genlab.data.conditions.thin`) makes the lines one
-   cell wide, as in the digits' own sketches.
+5. **Centre lines.** Pixels with at least half the strongest ink are stroke; Zhang-Suen
+   thinning (:func:`~genlab.data.conditions.thin`) reduces the strokes to their one-pixel
+   centre lines, at the drawing's own resolution (canvases above 32 pixels per output cell
+   are first box-averaged down to 32), so the pen's width does not matter.
+6. **Cells.** A cell of the ``size`` grid is stroke when the centre lines run through it for
+   at least 1/4 of its side; a last thinning makes the lines one cell wide, as in the digits'
+   own sketches.
 """
 
 from __future__ import annotations
@@ -35,8 +38,13 @@ __all__ = ["drawing_ink", "load_drawing"]
 
 #: Strongest ink below which a drawing is blank.
 BLANK_INK = 0.1
-#: A cell is stroke when its ink coverage is at least this fraction of the largest coverage.
-CELL_FRACTION = 0.25
+#: Pixels with at least this fraction of the strongest ink are stroke.
+STROKE_INK = 0.5
+#: A cell is stroke when the strokes' centre line runs through it for at least this fraction
+#: of its side.
+CELL_LENGTH = 0.25
+#: Larger canvases are box-averaged to this many pixels per output cell before thinning.
+WORK_CELL = 32
 
 
 def _read_grey(path: Path) -> np.ndarray:
@@ -147,9 +155,9 @@ def load_drawing(path: str | os.PathLike | np.ndarray | Tensor, size: tuple[int,
     Example:
         >>> canvas = np.full((64, 64), 255.0)
         >>> canvas[8:56, 30:34] = 0.0  # a dark vertical bar on white paper: a "1"
-        >>> sketch = load_drawing(canvas)  # thinning shortens a 2-cell-wide bar's ends
-        >>> sketch.shape, sketch[0, :, 3].tolist()
-        (torch.Size([1, 8, 8]), [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+        >>> sketch = load_drawing(canvas)  # rows 8..55 of 64: cells 1..6 of 8
+        >>> sketch.shape, sketch.sum().item(), sketch[0, :, 3].tolist()
+        (torch.Size([1, 8, 8]), 6.0, [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
     """
     size = tuple(int(s) for s in size)
     if len(size) != 2 or min(size) < 1:
@@ -158,6 +166,12 @@ def load_drawing(path: str | os.PathLike | np.ndarray | Tensor, size: tuple[int,
     if ink.max() < BLANK_INK:
         raise DataError(f"Expected a drawing with visible strokes, but found a blank image "
                         f"(strongest ink {ink.max():.3f} < {BLANK_INK}).")
-    cells = _box_resize(_square(ink, crop), size)  # (h, w) ink coverage
-    binary = torch.from_numpy(cells >= CELL_FRACTION * cells.max()).long()[None]
-    return thin(binary).float()  # (1, h, w)
+    canvas = _square(ink, crop)
+    side = max(size) * WORK_CELL
+    if canvas.shape[0] > side:  # thinning cost grows with the pen width in pixels
+        canvas = _box_resize(canvas, (side, side))
+    strokes = torch.from_numpy(canvas >= STROKE_INK * canvas.max()).long()[None]
+    centre = thin(strokes)[0].double().numpy()  # (s, s) one-pixel centre lines
+    cell_side = canvas.shape[0] / max(size)
+    length = _box_resize(centre, size) * cell_side  # centre-line pixels per cell / cell side
+    return thin(torch.from_numpy(length >= CELL_LENGTH).long()[None]).float()  # (1, h, w)
