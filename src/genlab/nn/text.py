@@ -112,6 +112,9 @@ class Tokenizer:
             ``ids`` int64 ``(n, max_length)`` (0 after the last word) and ``mask`` bool
             ``(n, max_length)``, True on words.
         """
+        if not isinstance(prompts, (str, Sequence)):
+            raise DataError(f"Expected a prompt or a sequence of prompts, but found "
+                            f"{type(prompts).__name__}.")
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts:
             raise ShapeError("Expected at least one prompt, but found none.")
