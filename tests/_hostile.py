@@ -3,9 +3,14 @@ limit, and the one rule every outcome obeys (a result, or a typed error in one l
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -26,6 +31,23 @@ settings.register_profile(
                            HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
 )
 HOSTILE = settings.get_profile("hostile")
+
+# GENLAB_HOSTILE_TALLY=FILE: count the outcomes (per test: results and each error type) into
+# FILE as JSON when the run ends; docs/reliability.md quotes these counts.
+TALLY: Counter[str] = Counter()
+
+
+def tally(kind: str) -> None:
+    """Count one outcome as ``"test: kind"`` for the current test."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+    TALLY[f"{test.split('[')[0]}: {kind}"] += 1
+
+
+@atexit.register
+def _write_tally() -> None:
+    path = os.environ.get("GENLAB_HOSTILE_TALLY")
+    if path and TALLY:
+        Path(path).write_text(json.dumps(dict(sorted(TALLY.items())), indent=1) + "\n")
 
 
 class CaseTimeout(BaseException):  # noqa: N818 - BaseException: no `except Exception` eats it
@@ -62,7 +84,10 @@ def outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Gen
     """
     with time_limit():
         try:
-            return fn(*args, **kwargs), None
+            result = fn(*args, **kwargs)
         except GenlabError as err:
             check_one_line(str(err))
+            tally(type(err).__name__)
             return None, err
+    tally("result")
+    return result, None
