@@ -156,8 +156,10 @@ RAISED = {
     "cuda oom": (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\n"
                                         "GPU 0 has a total capacity of 80 GiB"),
                  "lower --batch-size", 2),
-    "cpu oom": (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to "
-                             "allocate 8 bytes. out of memory"), "lower --batch-size", 2),
+    "cpu oom": (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. "
+                             "DefaultCPUAllocator: can't allocate memory: you tried to "
+                             "allocate 8000000000000 bytes. Error code 12 (Cannot allocate "
+                             "memory)"), "lower --batch-size", 2),
     "memory": (MemoryError(), "lower --batch-size", 2),
     "type": (TypeError("unsupported operand type(s) for +: 'int' and 'str'"),
              "--param", 2),
