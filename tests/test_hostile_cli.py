@@ -54,7 +54,7 @@ def check_outcome(code: int, err: str, argv: tuple[str, ...]) -> None:
 @functools.cache
 def workspace(root: Path) -> dict[str, Path]:
     """Files the drawn arguments point at: a trained run, data, garbage, a folder."""
-    run = root / "run"
+    run = root / "cli-run"
     fit(create("toy-normal", event_shape=(2,)), load_data("moons", n=64), out=run, steps=2,
         progress=False)
     np.save(root / "ok.npy", np.random.default_rng(0).normal(size=(20, 2)))
