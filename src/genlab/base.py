@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,26 @@ class Objective:
     betas: tuple[float, float] | None = None
     repeats: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_data_arguments(config: dict[str, Any]) -> None:
+    """``event_shape`` positive ints; ``num_classes`` >= 1 and ``num_levels`` >= 2 or None."""
+
+    def size(value: Any, low: int) -> bool:  # an int a tensor dimension can hold; no bool
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) \
+            and low <= value < 2**31
+
+    shape = config.get("event_shape", (1,))
+    if not (isinstance(shape, (list, tuple)) and shape and all(size(s, 1) for s in shape)):
+        raise ConfigError(
+            f"Expected event_shape to be a sequence of positive ints, e.g. (2,), but found "
+            f"{shape!r}."
+        )
+    for key, low in (("num_classes", 1), ("num_levels", 2)):
+        value = config.get(key)
+        if value is not None and not size(value, low):
+            raise ConfigError(f"Expected {key} to be an int >= {low} or None, but found "
+                              f"{value!r}.")
 
 
 def _jsonable(value: Any) -> Any:
@@ -151,6 +172,7 @@ class GenerativeModel(nn.Module):
                         config.update(value)  # settings passed on to a parent constructor
                     else:
                         config[key] = value
+                _check_data_arguments(config)  # before a family's __init__ uses them
                 declared_settings = type(self).settings()
                 for key, value in config.items():
                     if key in declared_settings:
@@ -282,6 +304,11 @@ class GenerativeModel(nn.Module):
                 f"{type(self).__name__}, but found {tuple(x.shape)}."
             )
         batch_shape = tuple(x.shape[: x.dim() - k])
+        if x.numel() == 0:  # the families reshape to (n, -1), which an empty batch cannot do
+            raise DataError(
+                f"Expected at least one sample x for {type(self).__name__}, but found shape "
+                f"{tuple(x.shape)}."
+            )
         x = x.reshape(-1, *self.event_shape).to(device=self.device, dtype=self.dtype)
         if not torch.isfinite(x).all():
             raise DataError(f"Expected finite x for {type(self).__name__}, but found NaN or Inf.")

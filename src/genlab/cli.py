@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from genlab.cli_errors import EXIT_INTERRUPTED, EXIT_USAGE, error_line, one_line
 from genlab.cli_flags import UNSET, add_setting_flags
 from genlab.errors import ConfigError, GenlabError
 from genlab.settings import SettingSpec
 
-EXIT_USAGE = 2
+DEBUG_FLAG = "--debug"
 
 
 def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
@@ -230,15 +232,25 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block); subcommand parsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see `{self.prog} "
+                              "--help`)\n")
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The ``genlab`` parser. ``argv`` lets it add what a named model or run declares:
     ``genlab train MODEL --help`` lists MODEL's settings, ``genlab sample RUN`` takes the
     run's sampling options as flags."""
     from genlab.train import TrainConfig
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="genlab", description="Fit, sample, score and compare generative models."
     )
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help="show the full traceback of an error (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model on a data set and write a run folder",
@@ -356,29 +368,39 @@ def _run_sample_options(argv: Sequence[str]) -> dict[str, SettingSpec]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``genlab ARGV``; returns the exit code.
+
+    Every error ends as one line on standard error with a hint (exit 2 for bad input, 1 for
+    a bug, 130 when interrupted); ``--debug`` (anywhere before ``--``) shows the traceback.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    head = argv[: argv.index("--")] if "--" in argv else argv
+    debug = DEBUG_FLAG in head
+    if debug:  # accepted anywhere, so `genlab train ... --debug` works too
+        argv.remove(DEBUG_FLAG)
     warnings.formatwarning = _one_line_warning
+    args = None
     try:
         parser = build_parser(argv)
-    except GenlabError as err:
-        print(f"genlab: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    args = parser.parse_args(argv)
-    try:
+        args = parser.parse_args(argv)
         return args.func(args)
-    except GenlabError as err:
-        print(f"genlab: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ValueError, OSError) as err:  # numpy/torch/file errors reaching the user
-        print(f"genlab: error: {type(err).__name__}: {err}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("genlab: interrupted; rerun with --resume to continue", file=sys.stderr)
-        return 130
+        if debug:
+            traceback.print_exc()
+        training = args is not None and args.command == "train"
+        print("genlab: interrupted" + ("; resume with --resume" if training else ""),
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - the one place every error becomes one line
+        if debug:
+            traceback.print_exc()
+        line, code = error_line(err)
+        print(f"genlab: error: {line}", file=sys.stderr)
+        return code
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"genlab: warning: {message}\n"
+    return f"genlab: warning: {one_line(message)}\n"
 
 
 if __name__ == "__main__":

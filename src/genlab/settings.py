@@ -151,7 +151,8 @@ def _fits(value: Any, annotation: Any) -> bool:
     if annotation is bool:
         return isinstance(value, bool)
     if annotation is int:  # NumPy integers too; never a bool
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) \
+            and -2**63 <= value < 2**63  # what a tensor (int64) can hold
     if annotation is float:
         return isinstance(value, numbers.Real) and not isinstance(value, bool) \
             and math.isfinite(value)

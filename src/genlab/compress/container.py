@@ -15,6 +15,16 @@
     header_crc   2         low 16 bits of the CRC-32 of every byte above (checked first)
     payload      4 * num_words   the ANS coder's words, little-endian
 
+The reader checks the header against the payload before any decoding, because decoding
+costs a pass of the model per position whatever the payload holds: the dtype must be numeric
+(bool, integer or float), the shape at most ``MAX_DIMS`` sizes and ``MAX_VALUES`` values, and
+past the first ``FREE_VALUES`` values each payload bit may stand for at most
+``MAX_VALUES_PER_BIT`` values (1/64 bit per value; trained models spend 0.1 to 8 bits per
+value on real data). An exact bound does not exist: ANS pushes symbol 0 onto an empty coder
+for free, so only this limit stops a 200-byte file from claiming 200,000 images and keeping
+the decoder busy for minutes. :func:`pack` applies the same limits, so genlab never writes a
+file it would refuse to read.
+
 Varints are unsigned LEB128 (7 bits per byte, high bit = more bytes follow). The header is
 compact on purpose: the whole digits test split codes to ~5 kB, and a verbose header would
 add a per-file cost comparable to the coding overhead we promise to stay under (1%). A
@@ -27,10 +37,52 @@ import struct
 import zlib
 from typing import Any
 
+import numpy as np
+
 from genlab.errors import DataError
 
 MAGIC = b"\x89GLC"
 VERSION = 1
+MAX_DIMS = 32  # numpy's own limit is 64; data have a batch shape plus an event shape
+MAX_VALUES = 2**28  # values per file (1 GiB as the decoder's int32 symbols)
+FREE_VALUES = 2**16  # values any payload may claim (about a second of decoding)
+MAX_VALUES_PER_BIT = 64  # values each further payload bit may claim
+
+
+def check_layout(dtype: str, shape: list[int], payload_bytes: int) -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is numeric and ``shape`` fits the format's limits and
+    a payload of ``payload_bytes`` bytes (see the module docstring).
+
+    Raises:
+        DataError: a non-numeric or unknown dtype, too many dimensions or values, or more
+            values than the payload can stand for.
+    """
+    try:
+        parsed = np.dtype(dtype)
+    except (TypeError, ValueError, SyntaxError):
+        parsed = None
+    if parsed is None or parsed.kind not in "biuf":
+        raise DataError(
+            f"Expected a numeric dtype (bool, integer or float) in the compressed file, but "
+            f"found {dtype!r}."
+        )
+    values = 1
+    for size in shape:
+        values *= size
+    if len(shape) > MAX_DIMS or values > MAX_VALUES:
+        raise DataError(
+            f"Expected at most {MAX_DIMS} dimensions and {MAX_VALUES} values in a compressed "
+            f"file, but found shape {tuple(shape)}; compress large data in parts."
+        )
+    allowed = FREE_VALUES + MAX_VALUES_PER_BIT * 8 * payload_bytes
+    if values > allowed:
+        raise DataError(
+            f"Expected at most {allowed} values for a payload of {payload_bytes} bytes (1/"
+            f"{MAX_VALUES_PER_BIT} bit per value past the first {FREE_VALUES}), but the header "
+            f"claims {values}; the file is corrupt or hostile, or the data were compressed in "
+            "too large a part."
+        )
+    return parsed
 
 
 def _varint(value: int) -> bytes:
@@ -72,7 +124,12 @@ class _Reader:
 
 def pack(header: dict[str, Any], payload: bytes) -> bytes:
     """Serialise ``header`` (keys ``model_hash`` (hex), ``num_levels``, ``num_classes``,
-    ``dtype``, ``shape``, ``data_crc32``) and ``payload`` (whole 32-bit words)."""
+    ``dtype``, ``shape``, ``data_crc32``) and ``payload`` (whole 32-bit words).
+
+    Raises:
+        DataError: a layout the reader would refuse (see :func:`check_layout`).
+    """
+    check_layout(header["dtype"], header["shape"], len(payload))
     dtype = header["dtype"].encode("ascii")
     parts = [
         MAGIC,
@@ -95,7 +152,8 @@ def unpack(data: bytes) -> tuple[dict[str, Any], bytes]:
     """Parse a ``.glc`` file; returns ``(header, payload)``.
 
     Raises:
-        DataError: not a ``.glc`` file, an unknown version, or a truncated or corrupt file.
+        DataError: not a ``.glc`` file, an unknown version, a non-numeric dtype, a shape over
+            the limits, or a truncated or corrupt file.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DataError(f"Expected compressed data as bytes, but found {type(data).__name__}.")
@@ -135,4 +193,5 @@ def unpack(data: bytes) -> tuple[dict[str, Any], bytes]:
             f"The compressed file is corrupt: {len(data) - r.pos} unexpected bytes after the "
             "payload."
         )
+    check_layout(header["dtype"], header["shape"], len(payload))
     return header, payload

@@ -203,6 +203,10 @@ def _read_csv(path: Path, label_column: int | str | None, num_levels: int | None
 def _read_png(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    # DecompressionBombError: a header claiming more than twice PIL's MAX_IMAGE_PIXELS;
+    # SyntaxError, EOFError: PIL's words for a damaged or truncated file.
+    unreadable = (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError,
+                  Image.DecompressionBombError)
     try:
         with Image.open(path) as image:
             image.load()
@@ -211,7 +215,7 @@ def _read_png(path: Path) -> np.ndarray:
                 return np.asarray(image.convert("L"), dtype=np.uint8)[:, :, None]  # (h, w, 1)
             if mode in ("RGB", "RGBA", "P", "PA"):
                 return np.asarray(image.convert("RGB"), dtype=np.uint8)  # (h, w, 3)
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+    except unreadable as error:
         raise DataError(f"Cannot read image {path}: {_one_line(error)}") from None
     raise DataError(f"Expected an 8-bit grayscale or RGB PNG in {path}, but found mode {mode}.")
 

@@ -13,7 +13,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,11 @@ def load_weights(path: str | Path) -> dict[str, Tensor]:
 
 def load_state_into(model: GenerativeModel, state: dict[str, Tensor], source: str) -> None:
     """Load ``state`` strictly; buffers whose shape was data-dependent are resized first."""
+    odd = [k for k, v in state.items() if not (isinstance(k, str) and isinstance(v, Tensor))]
+    if odd:
+        raise CheckpointError(
+            f"Expected {source} to map names to tensors, but found {odd[:3]} holding other values."
+        )
     own = dict(model.named_parameters())
     expected = set(model.state_dict())
     buffers = {k: v for k, v in model.named_buffers() if k in expected}
@@ -188,6 +195,44 @@ def load_state_into(model: GenerativeModel, state: dict[str, Tensor], source: st
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise CheckpointError(f"{source} does not match {type(model).__name__}: {err}") from None
+
+
+TRAINER_STATE_KEYS = ("model", "optimizers", "schedulers", "sampler", "torch_rng", "step",
+                      "best_val", "bad_validations")
+
+
+def load_trainer_state(path: str | Path) -> dict[str, Any]:
+    """Read ``trainer_state.pt`` with ``torch.load(weights_only=True)``: tensors, numbers,
+    strings and containers only, so a pickled object is refused without running its code.
+
+    Raises:
+        CheckpointError: unreadable, holding a disallowed object, or lacking a trainer-state
+            entry (one line each).
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols first
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
+        # torch's message spans paragraphs of advice on weights_only=False; keep its reason
+        reason = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", str(err), re.S)
+        if reason is not None:
+            found = " ".join(reason.group(1).split())
+            raise CheckpointError(
+                f"Expected only tensors and plain values in {path}, but found {found!r}; "
+                "it was refused without running it (not a genlab trainer state, or tampered)."
+            ) from None
+        text = " ".join(str(err).split()) or type(err).__name__
+        raise CheckpointError(f"{path} is corrupt or truncated: {text}") from None
+    missing = [k for k in TRAINER_STATE_KEYS if k not in state] if isinstance(state, dict) \
+        else list(TRAINER_STATE_KEYS)
+    if missing or not isinstance(state["model"], dict):
+        raise CheckpointError(
+            f"Expected a genlab trainer state in {path} with entries {list(TRAINER_STATE_KEYS)},"
+            f" but found {type(state).__name__} lacking {missing or ['a model state dict']}."
+        )
+    return state
 
 
 def load(folder: str | Path, *, weights: str = WEIGHTS_FILE) -> GenerativeModel:

@@ -142,10 +142,7 @@ class Trainer:
         return state
 
     def _load_state(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
-            raise CheckpointError(f"{path} is corrupt or truncated: {err}") from None
+        state = ckpt.load_trainer_state(path)
         self.config.check_resume(state.get("config", {}))
         ckpt.load_state_into(self.model, state["model"], str(path))
         self._build()
