@@ -89,7 +89,7 @@ class RBM(GenerativeModel):
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"width": 128, "visible": "binomial", "cd": "pcd", "gibbs_steps": 1},
+            params={"width": 128, "visible": "categorical", "cd": "pcd", "gibbs_steps": 1},
             train={"steps": 6000, "batch_size": 64, "lr": 1e-3, "keep": "last"},
             quick={"steps": 600},
             showcase=True,
@@ -107,7 +107,7 @@ class RBM(GenerativeModel):
         width: Annotated[int, Setting("hidden units H", ge=1)] = 128,
         visible: Annotated[str, Setting(
             "visible units for more than 2 levels: binomial (L-1 coin flips) or categorical "
-            "(softmax over the levels)", choices=UNIT_TYPES)] = "binomial",
+            "(softmax over the levels)", choices=UNIT_TYPES)] = "categorical",
         cd: Annotated[str, Setting(
             "contrastive divergence from the data (cd) or from persistent chains (pcd)",
             choices=("cd", "pcd"))] = "pcd",
@@ -143,8 +143,7 @@ class RBM(GenerativeModel):
 
     def hidden_input(self, v: Tensor, y: Tensor | None) -> Tensor:
         """``b_y + phi(v)^T W`` of levels ``v`` ``(n, D)``: shape ``(n, H)``."""
-        phi = self.units.features(v).flatten(1)  # (n, D K)
-        return self._bias(self.hidden_bias, y, len(v)) + phi @ self.weight.flatten(0, 1)
+        return self._bias(self.hidden_bias, y, len(v)) + self.units.project(v, self.weight)
 
     def interaction(self, h: Tensor) -> Tensor:
         """``W h`` for hidden states ``h`` ``(n, H)``: shape ``(n, D, K)``."""
@@ -156,7 +155,7 @@ class RBM(GenerativeModel):
 
     def _free_energy(self, v: Tensor, y: Tensor | None) -> Tensor:
         a = self._bias(self.visible_bias, y, len(v))  # (n, D, K)
-        linear = (a * self.units.features(v)).flatten(1).sum(1) + self.units.log_base(v)
+        linear = self.units.dot(a, v) + self.units.log_base(v)
         return -linear - F.softplus(self.hidden_input(v, y)).sum(1)  # (n,)
 
     def gibbs(self, v: Tensor, y: Tensor | None, steps: int,
@@ -305,19 +304,20 @@ class RBM(GenerativeModel):
         every alternative costs one ``(H,)`` update, not a new free energy.
         """
         psi = self.units.level_features(v)  # (L, K)
-        level_weight = torch.einsum("lk,dkh->dlh", psi, self.weight)  # (D, L, H)
+        level_weight = self.units.level_weight(self.weight)  # (D, L, H)
         a = self._bias(self.visible_bias, y, len(v))  # (n, D, K)
-        level_bias = a @ psi.T + self.units.level_log_base(v)  # (n, D, L)
         s = self.hidden_input(v, y)  # (n, H)
-        rows = torch.arange(self.event_dim, device=v.device)
-        current = level_weight[rows, v.long()]  # (n, D, H): W_d phi(v_d)
         if unit is not None:
             n = torch.arange(len(v), device=v.device)
-            inputs = (s - current[n, unit])[:, None] + level_weight[unit]  # (n, L, H)
-            logits = level_bias[n, unit] + F.softplus(inputs).sum(-1)  # (n, L)
+            current = level_weight[unit, v[n, unit].long()]  # (n, H): W_d phi(v_d)
+            inputs = (s - current)[:, None] + level_weight[unit]  # (n, L, H)
+            level_bias = a[n, unit] @ psi.T + self.units.level_log_base(v)  # (n, L)
         else:
+            rows = torch.arange(self.event_dim, device=v.device)
+            current = level_weight[rows, v.long()]  # (n, D, H)
             inputs = (s[:, None] - current)[:, :, None] + level_weight  # (n, D, L, H)
-            logits = level_bias + F.softplus(inputs).sum(-1)  # (n, D, L)
+            level_bias = a @ psi.T + self.units.level_log_base(v)  # (n, D, L)
+        logits = level_bias + F.softplus(inputs).sum(-1)
         return torch.log_softmax(logits, dim=-1)
 
     def pseudo_log_likelihood(self, v: Tensor, y: Tensor | None) -> Tensor:

@@ -103,9 +103,8 @@ def ais_log_z(model: RBM, *, chains: int = 100, temperatures: int = 1000,
     log_w = torch.zeros(len(y), dtype=torch.float64, device=model.device)
     for k in range(1, len(betas)):
         beta, previous = betas[k], betas[k - 1]
-        phi = units.features(v)  # (C M, D, K)
         s = model.hidden_input(v, y)  # (C M, H)
-        bias_term = ((visible_bias - base) * phi).flatten(1).sum(1)  # (C M,)
+        bias_term = units.dot(visible_bias - base, v)  # (C M,)
         # log p*_k(v) - log p*_{k-1}(v)
         log_w += ((beta - previous) * bias_term
                   + (F.softplus(beta * s) - F.softplus(previous * s)).sum(1)).double()

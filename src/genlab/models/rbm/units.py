@@ -71,6 +71,30 @@ class VisibleUnits:
             return v.unsqueeze(-1)
         return F.one_hot(v.long(), self.num_levels).to(v.dtype)
 
+    def project(self, v: Tensor, weight: Tensor) -> Tensor:
+        """``phi(v)^T W`` of levels ``(n, D)`` and weights ``(D, K, H)``: shape ``(n, H)``.
+        Categorical units pick one weight row per unit instead of multiplying by a one-hot
+        vector (L times fewer operations)."""
+        if self.kind == "binomial":
+            return v @ weight[:, 0]
+        # row d L + v_d of W viewed as (D L, H), summed over d: one embedding bag per sample
+        offsets = torch.arange(weight.shape[0], device=v.device) * self.num_levels
+        return F.embedding_bag(v.long() + offsets, weight.flatten(0, 1), mode="sum")
+
+    def dot(self, a: Tensor, v: Tensor) -> Tensor:
+        """``sum_d a_d . phi(v_d)`` of natural parameters ``(n, D, K)`` (or ``(D, K)``) and
+        levels ``(n, D)``: shape ``(n,)``."""
+        a = a.expand(len(v), *a.shape[-2:])
+        if self.kind == "binomial":
+            return (a[..., 0] * v).sum(1)
+        return a.gather(2, v.long()[..., None]).sum((1, 2))
+
+    def level_weight(self, weight: Tensor) -> Tensor:
+        """``W_d psi(l)``, each level's weights, shape ``(D, L, H)`` from ``(D, K, H)``."""
+        if self.kind == "binomial":
+            return self.level_features(weight)[None, :, 0, None] * weight  # l * W_d
+        return weight
+
     def log_base(self, v: Tensor) -> Tensor:
         """``sum_d log m(v_d)`` of levels ``(n, D)``, shape ``(n,)``."""
         return self.level_log_base(v)[v.long()].sum(-1)
