@@ -111,7 +111,7 @@ def format_table(rows: dict[str, Any] | list[dict[str, Any]]) -> str:
             if key in ("nll_nats", "bits_per_dim") and r.get("estimate"):
                 error = r["estimate_stderr_nats" if key == "nll_nats"
                           else "bits_per_dim_estimate_stderr"]
-                text = f"≈ {text} ± {fmt.format(error)}"  # the estimate and its error bar
+                text = f"≈ {text} ± {error:.2g}"  # the estimate and its error bar
             cells.append(text)
         lines.append(f"| {r.get('model', '?')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
