@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from genlab.models.rbm.units import UNIT_TYPES, VisibleUnits
 from genlab.recipes import Recipe
 from genlab.registry import register
 from genlab.settings import Annotated, Setting
+
+if TYPE_CHECKING:
+    from genlab.data.dataset import Dataset
 
 
 class LogProbEstimate(NamedTuple):
@@ -248,7 +251,7 @@ class RBM(GenerativeModel):
         return torch.sigmoid(self.hidden_input(self._flat(x), y))
 
     # ------------------------------------------------------------------ training
-    def initialize(self, data) -> None:  # noqa: ANN001 - a Dataset
+    def initialize(self, data: Dataset) -> None:
         """Set the base-rate model and the visible biases to the data's level frequencies
         (per class for a conditional RBM): Hinton's recommended start, and AIS's base."""
         v = self._flat(data.x.to(self.device, self.dtype))
