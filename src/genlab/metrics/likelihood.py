@@ -111,6 +111,58 @@ def nll(model: Any, data: Any, *, y: Tensor | np.ndarray | None = None,
     }
 
 
+def nll_estimate(model: Any, data: Any, *, y: Tensor | np.ndarray | None = None,
+                 generator: torch.Generator | None = None, **options: Any) -> dict[str, Any]:
+    r"""Test NLL of a model whose likelihood is only *estimated* (``has_likelihood_estimate``:
+    an RBM, ``log p(x) = -F(x) - log Z`` with ``log Z`` from annealed importance sampling).
+
+    One estimate of ``log Z`` serves the whole set (``model.log_z_estimate``), so its error
+    does not average out: it is reported apart, as ``estimate_stderr_nats`` (and in bits per
+    dimension), beside the spread over test samples (``nll_nats_stderr``).
+
+    Arguments:
+        model: A model with ``log_z_estimate(generator=, **options)`` and
+            ``log_prob_estimate(x, y, log_z=)``.
+        data: A :class:`~genlab.data.Dataset` or a tensor of shape ``(n, *event_shape)``.
+        y: Class labels (by default the data set's, for a conditional model).
+        generator: Source of the estimate's randomness.
+        **options: Options of ``log_z_estimate`` (``chains``, ``temperatures``).
+
+    Returns:
+        The keys of :func:`nll`, with ``"estimate": True``, ``"bound": False``,
+        ``"estimate_stderr_nats"`` and ``"bits_per_dim_estimate_stderr"``.
+    """
+    x = getattr(data, "x", data)
+    if y is None and getattr(model, "num_classes", None) is not None:
+        y = getattr(data, "y", None)
+    log_z = model.log_z_estimate(generator=generator, **options)
+    estimate = model.log_prob_estimate(x, y, log_z=log_z)
+    nats = -estimate.log_prob.detach().reshape(-1).double().cpu()  # (n,)
+    stderr = estimate.stderr.detach().reshape(-1).double().cpu()  # (n,) log Z error per sample
+    if y is None:
+        shared = stderr[0].item()
+    else:  # independent estimates per class: Var(mean) = sum_c (n_c / n)^2 se_c^2
+        labels = torch.as_tensor(y).reshape(-1).cpu()
+        shared = math.sqrt(sum((labels == c).double().mean().item() ** 2
+                               * stderr[labels == c][0].item() ** 2
+                               for c in labels.unique().tolist()))
+    dims, n = int(model.event_dim), nats.numel()
+    mean = nats.mean().item()
+    spread = nats.std().item() / math.sqrt(n) if n > 1 else float("nan")
+    return {
+        "nll_nats": mean,
+        "nll_nats_per_dim": mean / dims,
+        "bits_per_dim": mean / (dims * math.log(2.0)),
+        "nll_nats_stderr": spread,
+        "bits_per_dim_stderr": spread / (dims * math.log(2.0)),
+        "estimate_stderr_nats": shared,
+        "bits_per_dim_estimate_stderr": shared / (dims * math.log(2.0)),
+        "n": n,
+        "bound": False,
+        "estimate": True,
+    }
+
+
 def bits_per_dim_from_density(log_density_unit: Tensor | float, event_dim: int,
                               num_levels: int) -> Tensor | float:
     r"""Bits per dimension of discrete data from a continuous density on the unit cube.

@@ -15,6 +15,7 @@ from genlab.base import GenerativeModel
 from genlab.data import Dataset, load_data
 from genlab.errors import CheckpointError
 from genlab.metrics import nll, sample_metrics
+from genlab.metrics.likelihood import nll_estimate
 from genlab.train import checkpoint as ckpt
 
 
@@ -34,8 +35,10 @@ def evaluate(model: GenerativeModel, test: Dataset, *, train: Dataset | None = N
     """Metrics of ``model`` on the ``test`` split (and memorization against ``train``).
 
     Returns a flat dict: ``nll_nats``, ``bits_per_dim`` and ``bound`` where the family has a
-    likelihood or a bound; ``sample_seconds`` and the sample metrics of
-    :func:`genlab.metrics.sample_metrics`; for conditional digit models ``class_accuracy``.
+    likelihood or a bound, or ``estimate`` and the estimate's own error where it is estimated
+    (:func:`~genlab.metrics.likelihood.nll_estimate`); ``sample_seconds`` and the sample
+    metrics of :func:`genlab.metrics.sample_metrics`; for conditional digit models
+    ``class_accuracy``.
     """
     results: dict[str, Any] = {"model": model.name, "data": test.name}
     model.eval()
@@ -43,6 +46,9 @@ def evaluate(model: GenerativeModel, test: Dataset, *, train: Dataset | None = N
         torch.manual_seed(seed)  # dequantization noise of continuous models on discrete data
         with torch.no_grad():
             results.update(nll(model, test))
+    elif getattr(model, "has_likelihood_estimate", False):  # e.g. an RBM: AIS for log Z
+        results.update(nll_estimate(model, test, generator=torch.Generator(
+            device=model.device).manual_seed(seed)))
     n = min(n_samples, len(test))
     start = time.perf_counter()
     samples, y = draw_samples(model, n, labels=test.y, seed=seed)
@@ -102,6 +108,10 @@ def format_table(rows: dict[str, Any] | list[dict[str, Any]]) -> str:
             text = "—" if value is None else fmt.format(value)
             if key in ("nll_nats", "bits_per_dim") and r.get("bound"):
                 text = "≤ " + text
+            if key in ("nll_nats", "bits_per_dim") and r.get("estimate"):
+                error = r["estimate_stderr_nats" if key == "nll_nats"
+                          else "bits_per_dim_estimate_stderr"]
+                text = f"≈ {text} ± {error:.2g}"  # the estimate and its error bar
             cells.append(text)
         lines.append(f"| {r.get('model', '?')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
