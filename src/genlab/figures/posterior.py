@@ -39,7 +39,7 @@ def _responsibilities(x_t: Tensor, weights: Tensor, centres: Tensor, std: float,
 
 
 def _step(schedule: NoiseSchedule, t: int, s: int | None) -> tuple[int, float, float]:
-    """(s, alpha, beta) of the jump q(x_t | x_s) = N(sqrt(alpha) x_s, beta I); s = t - 1 default."""
+    """(s, alpha, beta) of the jump q(x_t | x_s) = N(sqrt(alpha) x_s, beta I); s: t - 1 default."""
     s = t - 1 if s is None else s
     if not -1 <= s < t:
         raise ConfigError(f"Expected an earlier step s in [-1, {t}), but found {s}.")

@@ -207,7 +207,7 @@ def generator_loss_curves(d: Tensor) -> dict[str, Tensor]:
     from genlab.models.gan.losses import generator_loss
 
     logits = torch.logit(d.double())
-    return {loss: torch.stack([generator_loss(loss, l[None]) for l in logits])
+    return {loss: torch.stack([generator_loss(loss, logit[None]) for logit in logits])
             for loss in ("minimax", "nonsaturating")}
 
 
