@@ -39,12 +39,12 @@ def draw_conditional(out: Path, work: Path, *, steps: int | None = None, per_cla
         steps: Training steps of every SGD family (default: :data:`STEPS`).
         per_class: Samples shown per class and family.
     """
-    data, val = load_data("digits"), load_data("digits", split="val")
+    data = load_data("digits")
     fig = new_figure(900, 85 * per_class * len(STEPS) + 40, dpi=80)
     for i, (name, budget) in enumerate(STEPS.items()):
         model = create(name, data=data, conditional=True)
         settings = {} if budget is None else {"steps": steps or budget}
-        fit(model, data, val_data=val, progress=progress, **settings)
+        fit(model, data, progress=progress, **settings)  # all steps: no early stopping
         samples = class_samples(model, per_class, generator=torch.Generator().manual_seed(0))
         # image_grid tiles row-major in a near-square layout; make it per_class x K instead
         c, h, w = model.event_shape

@@ -85,9 +85,10 @@ def posterior_panels(model: DiffusionModel, centres: torch.Tensor, std: float,
     return panels
 
 
-def draw_diffusion(out: Path, work: Path, *, steps: int = 2500, progress: bool = False
-                   ) -> list[Path]:
-    """Train a DDPM on 8gaussians for ``steps`` steps; write the four diffusion pictures."""
+def draw_diffusion(out: Path, work: Path, *, steps: int = 2500, n_reverse: int = 1000,
+                   progress: bool = False) -> list[Path]:
+    """Train a DDPM on 8gaussians for ``steps`` steps; write the four diffusion pictures
+    (``n_reverse`` points in the reverse trajectory)."""
     data = load_data("8gaussians")
     model = create("ddpm", data=data)
     fit(model, data, steps=steps, progress=progress)
@@ -98,7 +99,7 @@ def draw_diffusion(out: Path, work: Path, *, steps: int = 2500, progress: bool =
                          out / "diffusion-forward.png")]
     paths.append(plot_forward_process(data, out / "diffusion-marginals.png",
                                       schedule=model.schedule, scale=float(model.data_scale)))
-    paths.append(plot_reverse_trajectory(model, out / "diffusion-reverse.png", n=1000))
+    paths.append(plot_reverse_trajectory(model, out / "diffusion-reverse.png", n=n_reverse))
     centres = torch.tensor(data.info["centers"], dtype=torch.float64)
     panels = posterior_panels(model, centres, float(data.info["std"]))
     paths.append(save_figure(posterior_step_figure(panels), out / "diffusion-posterior.png"))

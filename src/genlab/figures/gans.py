@@ -51,10 +51,11 @@ class EpochSamples(Callback):
 
 
 def draw_gan(out: Path, work: Path, *, epochs: Sequence[int] = (1, 5, 20),
-             batch_size: int = 64, progress: bool = False) -> list[Path]:
-    """Train a DCGAN on digits; write the four GAN pictures."""
+             batch_size: int = 64, n_train: int | None = None, progress: bool = False
+             ) -> list[Path]:
+    """Train a DCGAN on digits (``n_train`` of them, default all); write the GAN pictures."""
     paths = [save_figure(gradient_shapes_figure(), out / "gan-gradient.png")]
-    data = load_data("digits")
+    data = load_data("digits", n=n_train)
     model = create("dcgan", data=data)
     steps_per_epoch = len(data) // batch_size
     keep = EpochSamples(steps_per_epoch, epochs)
