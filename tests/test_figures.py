@@ -13,10 +13,18 @@ from matplotlib.image import imread
 
 from genlab import create, load_data
 from genlab.errors import UnknownNameError
-from genlab.figures import FIGURES, make_figures
+from genlab.figures import (
+    FIGURES,
+    conditional,
+    diffusion,
+    gans,
+    histograms,
+    make_figures,
+    mixtures,
+    realnvp,
+)
 from genlab.figures import autoregressive as ar_fig
 from genlab.figures import change_of_variables as cov
-from genlab.figures import conditional, diffusion, gans, histograms, mixtures, realnvp
 from genlab.figures.posterior import (
     gaussian_step,
     gmm_denoised_mean,
