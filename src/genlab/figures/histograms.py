@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from genlab.data import load_data
+from genlab.errors import ConfigError
 from genlab.models.histogram import Histogram
 from genlab.viz.core import new_figure, save_figure
 
@@ -27,7 +28,7 @@ GAUSSIAN_ENTROPY = 0.5 * math.log(2 * math.pi * math.e)
 def empty_bin_fraction(model: Histogram) -> float:
     """Fraction of a fitted joint histogram's cells that hold no training point."""
     if model.factorized:
-        raise ValueError("Expected a joint histogram, but found a factorized one.")
+        raise ConfigError("Expected a joint histogram, but found a factorized one.")
     occupied = model.keys.numel() if model.sparse else int((model.counts > 0).sum())
     return 1.0 - occupied / (model.num_cells * (model.num_classes or 1))
 
@@ -45,12 +46,13 @@ def draw_histograms(out: Path, work: Path, *, bins_1d: int = 20, bins_2d: int = 
     axes = fig.subplots(1, 4)
     edges = h1.edges[0, : bins_1d + 1]
     centres = (edges[:-1] + edges[1:]) / 2
-    density = h1.log_prob(centres[:, None]).exp()  # (bins,) p_i / width_i
-    axes[0].bar(centres, density, width=edges[1:] - edges[:-1], color="tab:blue", alpha=0.6,
+    density = h1.log_prob(centres[:, None]).exp().numpy()  # (bins,) p_i / width_i
+    widths, centres = (edges[1:] - edges[:-1]).numpy(), centres.numpy()
+    axes[0].bar(centres, density, width=widths, color="tab:blue", alpha=0.6,
                 edgecolor="white", label="histogram p(x)")
     axes[0].set_title(f"1-D: {bins_1d} bins counted from {len(x1)} points", fontsize=9)
     s1 = h1.sample(n_samples, generator=g)[:, 0]
-    axes[1].bar(centres, density, width=edges[1:] - edges[:-1], color="tab:blue", alpha=0.3,
+    axes[1].bar(centres, density, width=widths, color="tab:blue", alpha=0.3,
                 edgecolor="white", label="p(x)")
     axes[1].hist(s1.numpy(), bins=60, density=True, histtype="step", color="tab:red",
                  label=f"{n_samples} samples")
