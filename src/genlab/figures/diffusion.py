@@ -40,7 +40,7 @@ from genlab.viz.diffusion import (
 
 #: Noise levels sqrt(1 - alpha_bar_t) of the posterior panels: three one-step panels, and one
 #: jump from the second level straight to the last one.
-POSTERIOR_SIGMAS = (0.3, 0.7, 0.95)
+POSTERIOR_SIGMAS = (0.1, 0.5, 0.9)
 JUMP_TO_SIGMA = 0.1
 
 
