@@ -191,6 +191,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figures(args: argparse.Namespace) -> int:
+    from genlab.figures import FIGURES, make_figures
+
+    if args.list:
+        for name, spec in FIGURES.items():
+            print(f"{name:20s} {spec.slide}")
+        return 0
+    for path in make_figures(args.out, only=args.only, quick=args.quick):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     from genlab.compress import compress_file
 
@@ -318,6 +330,14 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the PNGs (default: RUN/figures)")
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("figures", help="train what the course's figures need and draw them all")
+    p.add_argument("--out", default="figures", help="folder for the PNGs")
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help="draw this figure only (repeatable; see --list)")
+    p.add_argument("--quick", action="store_true", help="tiny training budgets, a first look")
+    p.add_argument("--list", action="store_true", help="list the figures and their slides")
+    p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("compress",
                        help="losslessly compress a .npy of discrete data with a trained model")

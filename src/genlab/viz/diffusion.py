@@ -270,3 +270,40 @@ def plot_run(
     if kind == "reverse":
         return [plot_reverse_trajectory(model, out)]
     raise ConfigError(f"Expected kind to be one of 'forward', 'reverse', but found {kind!r}.")
+
+
+def posterior_step_figure(panels: Sequence[dict[str, Any]], *, resolution: int = 120) -> Figure:
+    """One reverse step's Gaussians against the true posterior, one panel per step.
+
+    Arguments:
+        panels: Each a dict with ``title``; ``log_density``, a function of points ``(m, 2)``
+            giving the true :math:`\\log q(x_{t-1} \\mid x_t)`; ``centre`` ``(2,)`` and
+            ``radius``, the square shown; and ``gaussians``, a list of ``(label, mean (2,),
+            variance, style)`` drawn as their 1- and 2-sigma circles.
+        resolution: Grid points per axis of the density image.
+    """
+    fig = new_figure(PANEL_PX * len(panels), PANEL_PX + 60)
+    circle = torch.linspace(0, 2 * math.pi, 100, dtype=torch.float64)
+    for i, panel in enumerate(panels):
+        ax = fig.add_axes((i / len(panels) + 0.01, 0.17, 1 / len(panels) - 0.02, 0.7))
+        c, r = panel["centre"].double(), float(panel["radius"])
+        box = (float(c[0]) - r, float(c[0]) + r, float(c[1]) - r, float(c[1]) + r)
+        gx = torch.linspace(box[0], box[1], resolution, dtype=torch.float64)
+        gy = torch.linspace(box[2], box[3], resolution, dtype=torch.float64)
+        grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).reshape(-1, 2)
+        density = panel["log_density"](grid).exp().reshape(resolution, resolution)
+        ax.imshow(density.numpy(), origin="lower", extent=box, cmap="Greys", aspect="equal")
+        for label, mean, variance, style in panel["gaussians"]:
+            sd = math.sqrt(float(variance))
+            for k in (1, 2):
+                ax.plot(float(mean[0]) + k * sd * circle.cos(),
+                        float(mean[1]) + k * sd * circle.sin(), style, lw=1,
+                        label=label if k == 1 else None)
+        ax.set_xlim(*box[:2])
+        ax.set_ylim(*box[2:])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(panel["title"], fontsize=8)
+        if i == 0:
+            fig.legend(loc="lower center", ncol=3, fontsize=7, frameon=False)
+    return fig

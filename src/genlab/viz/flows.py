@@ -112,6 +112,7 @@ def plot_flow_stages(
     out_png: str | os.PathLike[str],
     *,
     data: Any = None,
+    dpi: int = 100,
 ) -> Path:
     """Draw the inverse-flow picture of a trained flow run, before and after training.
 
@@ -122,6 +123,7 @@ def plot_flow_stages(
         data: Points to push through the flow: a tensor ``(n, *event_shape)``, a
             :class:`~genlab.data.dataset.Dataset` (labels used for conditional flows), or
             None for the test split of the run's data set. At most 2000 points are drawn.
+        dpi: Pixels per inch of the PNG (each panel is 2.2 inches square).
 
     Returns:
         The path written.
@@ -146,7 +148,7 @@ def plot_flow_stages(
     all_stages = [flow_stages(model, x, y) for _, model in rows]
     return _draw(after, rows, all_stages, _stage_names(after, inverse=True),
                  ("data x", "latent z"), latent_last=True,
-                 title="data pushed through f^-1 layer by layer", out_png=out_png)
+                 title="data pushed through f^-1 layer by layer", out_png=out_png, dpi=dpi)
 
 
 def plot_flow_sampling(
@@ -155,6 +157,7 @@ def plot_flow_sampling(
     *,
     n: int = MAX_POINTS,
     seed: int = 0,
+    dpi: int = 100,
 ) -> Path:
     """Draw base samples pushed through a trained flow run, before and after training.
 
@@ -163,6 +166,7 @@ def plot_flow_sampling(
         out_png: Path of the PNG to write.
         n: Number of base samples (the same draws in both rows).
         seed: Seed of the base samples.
+        dpi: Pixels per inch of the PNG (each panel is 2.2 inches square).
 
     Returns:
         The path written.
@@ -181,7 +185,7 @@ def plot_flow_sampling(
     ]
     return _draw(after, rows, all_stages, _stage_names(after), ("latent z", "sample x"),
                  latent_last=False, title="base samples pushed through f layer by layer",
-                 out_png=out_png)
+                 out_png=out_png, dpi=dpi)
 
 
 def _draw(
@@ -194,6 +198,7 @@ def _draw(
     latent_last: bool,
     title: str,
     out_png: str | os.PathLike[str],
+    dpi: int = 100,
 ) -> Path:
     """One row of panels per training state; the latent panel gets the Gaussian's circles."""
     projection = _projection(after.event_dim)
@@ -202,8 +207,8 @@ def _draw(
     colour = first_2d[:, 0] + 0.5 * first_2d[:, 1]  # a colour per point, from where it starts
     latent = len(all_stages[0]) - 1 if latent_last else 0
 
-    size = 220
-    fig = new_figure(size * len(panels), size * len(rows) + 40)
+    size = round(2.2 * dpi)
+    fig = new_figure(size * len(panels), size * len(rows) + round(0.4 * dpi), dpi=dpi)
     for r, ((label, _), stages) in enumerate(zip(rows, all_stages, strict=True)):
         for c, k in enumerate(panels):
             ax = fig.add_subplot(len(rows), len(panels), r * len(panels) + c + 1)

@@ -194,3 +194,100 @@ def plot_snapshots(paths: Sequence[str | Path], path: str | Path, *, count: int 
         ax.set_title(f"step {step}", fontsize=9)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.05)
     return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------- the course's pictures
+def generator_loss_curves(d: Tensor) -> dict[str, Tensor]:
+    """The two generator losses as functions of ``D(G(z))``, per point, shape of ``d``.
+
+    ``"minimax"``: :math:`\\log(1 - D(G(z)))` (minimised), ``"nonsaturating"``:
+    :math:`-\\log D(G(z))`, each computed by :func:`genlab.models.gan.losses.generator_loss`
+    on the logit :math:`l = \\log D - \\log(1 - D)` of one sample.
+    """
+    from genlab.models.gan.losses import generator_loss
+
+    logits = torch.logit(d.double())
+    return {loss: torch.stack([generator_loss(loss, logit[None]) for logit in logits])
+            for loss in ("minimax", "nonsaturating")}
+
+
+def gradient_shapes_figure(points: int = 400) -> Any:
+    """The course's "better gradient shape": both generator losses against D(G(z)) in (0, 1).
+
+    Early in training D(G(z)) is near 0, where ``log(1 - D)`` is flat (a small gradient for
+    G) and ``-log D`` is steep.
+    """
+    d = torch.linspace(1e-3, 1 - 1e-3, points, dtype=torch.float64)
+    curves = generator_loss_curves(d)
+    fig = new_figure(420, 320, dpi=80)
+    ax = fig.add_subplot()
+    ax.plot(d, curves["minimax"], label="log(1 - D(G(z)))  (minimax, minimise)")
+    ax.plot(d, curves["nonsaturating"], label="-log D(G(z))  (non-saturating, minimise)")
+    ax.axvspan(0, 0.1, color="0.9", zorder=0)
+    ax.text(0.02, -3.6, "G is bad:\nD(G(z)) ~ 0", fontsize=7)
+    ax.set_xlabel("D(G(z))")
+    ax.set_ylim(-4, 5)
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_title("generator losses: the non-saturating one is steep where G is bad",
+                 fontsize=8)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+#: Layers an architecture picture shows (activations and normalisations are left out).
+_SHOWN = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Flatten)
+
+
+def layer_shapes(network: torch.nn.Module, *inputs: Any) -> list[tuple[str, tuple[int, ...]]]:
+    """Run ``network(*inputs)`` once and list ``(layer type, output shape without the batch)``
+    of its linear, convolution and flatten layers in call order, after ``("input", shape)``
+    and before ``("output", shape)``."""
+    shapes: list[tuple[str, tuple[int, ...]]] = [("input", tuple(inputs[0].shape[1:]))]
+
+    def record(module: torch.nn.Module, args: Any, output: Tensor) -> None:
+        shapes.append((type(module).__name__, tuple(output.shape[1:])))
+
+    hooks = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, _SHOWN)]
+    try:
+        with torch.no_grad():
+            out = network(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    shapes.append(("output", tuple(out.shape[1:]) or (1,)))
+    return shapes
+
+
+def architecture_figure(rows: Sequence[tuple[str, list[tuple[str, tuple[int, ...]]]]]) -> Any:
+    """One row of boxes per network: a feature map ``(c, h, w)`` is a box whose height grows
+    with h and width with log2(c); a vector ``(f,)`` is a thin bar whose height grows with
+    log2(f). Each box is labelled with its layer and shape."""
+    from matplotlib.patches import Rectangle
+
+    width = max(len(layers) for _, layers in rows)
+    fig = new_figure(140 * width, 230 * len(rows), dpi=80)
+    for r, (title, layers) in enumerate(rows):
+        ax = fig.add_subplot(len(rows), 1, r + 1)
+        for i, (name, shape) in enumerate(layers):
+            if len(shape) == 3:
+                c, h, _ = shape
+                w_box, h_box = 0.15 + 0.08 * math.log2(max(c, 1)), min(1.6, 0.3 + 0.12 * h)
+                colour = "tab:blue"
+            else:
+                w_box, h_box = 0.12, min(1.6, 0.2 + 0.1 * math.log2(max(shape[0], 1)))
+                colour = "tab:orange"
+            ax.add_patch(Rectangle((i - w_box / 2, -h_box / 2), w_box, h_box, color=colour,
+                                   alpha=0.6))
+            ax.text(i, -1.0, f"{name}\n{'x'.join(map(str, shape))}", ha="center", va="top",
+                    fontsize=7)
+            if i:
+                ax.annotate("", xy=(i - 0.45, 0), xytext=(i - 0.55, 0),
+                            arrowprops={"arrowstyle": "->", "lw": 0.8})
+        ax.set_xlim(-0.6, width - 0.4)
+        ax.set_ylim(-1.6, 1.0)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9, hspace=0.3)
+    return fig
