@@ -143,7 +143,8 @@ def test_every_train_setting_is_declared_with_a_flag_type():
         spec.check(spec.default)
     choices = {name: spec.setting.choices for name, spec in specs.items() if spec.setting.choices}
     assert choices == {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "constant"),
-                       "keep": ("best", "last")}
+                       "keep": ("best", "last"), "precision": ("fp32", "bf16"),
+                       "on_nan": ("raise", "skip", "rollback")}
     with pytest.raises(ConfigError, match=r"Expected betas to be a pair of numbers in \[0, 1\), "
                                           r"but found \(0.9, 1.0\)\."):
         TrainConfig(betas=(0.9, 1.0))
