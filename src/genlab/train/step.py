@@ -13,9 +13,8 @@ and every process takes the same decision when it is not finite.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import ContextManager
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +42,7 @@ class Update:
         return math.isfinite(self.loss) and math.isfinite(self.grad_norm)
 
 
-def autocast(device: torch.device, precision: str) -> ContextManager[object]:
+def autocast(device: torch.device, precision: str) -> AbstractContextManager[object]:
     """The forward pass's precision: bf16 autocast (CPU or CUDA) or plain fp32."""
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from typing import ContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import Tensor
@@ -63,7 +62,7 @@ class ShardStreams:
         for d, s in zip(self.devices, states[1:], strict=True):
             torch.cuda.set_rng_state(s, d)
 
-    def use(self, i: int) -> ContextManager[None]:
+    def use(self, i: int) -> AbstractContextManager[None]:
         """Draw from local shard ``i``'s stream inside the block (the global stream outside it
         is left as it was)."""
         return nullcontext() if self.total == 1 else self._swapped(i)
