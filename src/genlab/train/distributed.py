@@ -16,10 +16,11 @@ discriminator's, in the generator's step) are neither reduced nor used: the trai
 every gradient before each objective, and DDP's hooks on those parameters stay idle because
 their own wrapper is not running a forward pass. A loss may call networks several times
 (real and fake batches, a gradient penalty): DDP sees one forward per backward, the wrapper's.
-Parameters that an objective's loss does not reach in some step are allowed
-(``find_unused_parameters``); their gradient stays None on every process, as it would alone.
-Buffers (batch-norm statistics, counters) are not broadcast: each process keeps its own and
-process 0's are saved.
+An objective's loss must reach every parameter the objective lists (the contract suite
+checks this for every registered model), so DDP needs no search for unused parameters; a family
+that breaks the rule gets DDP's error at its second step. The wrappers hold no buffers: the
+model's buffers (batch-norm statistics, counters) are each process's own, and process 0's are
+saved.
 """
 
 from __future__ import annotations
@@ -108,8 +109,7 @@ def wrap(objective: Objective, world: int, device: torch.device) -> nn.Module:
     if world == 1:
         return module
     return DistributedDataParallel(
-        module, device_ids=[device.index] if device.type == "cuda" else None,
-        broadcast_buffers=False, find_unused_parameters=True)
+        module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def mean_over_processes(values: dict[str, float], world: int) -> dict[str, float]:
