@@ -15,9 +15,18 @@ became non-finite, the action) and a :class:`NonFiniteWarning`.
 
 from __future__ import annotations
 
+import io
 import warnings
+from typing import TYPE_CHECKING
+
+import torch
 
 from genlab.errors import TrainingError
+from genlab.train import checkpoint as ckpt
+from genlab.train import state as run_state
+
+if TYPE_CHECKING:
+    from genlab.train.trainer import Trainer
 
 #: Learning rates are multiplied by this at each rollback (halved).
 ROLLBACK_LR_FACTOR = 0.5
@@ -70,3 +79,21 @@ class NanGuard:
         elif self.policy == "rollback":
             message += f" (after {MAX_ROLLBACKS} rollbacks)"
         raise TrainingError(message)
+
+
+def roll_back(trainer: Trainer, reason: RollBack) -> None:
+    """Return ``trainer`` to its last checkpoint and lower every learning rate; the log keeps
+    each step once, with the event at the step returned to."""
+    failed = trainer.step + 1
+    rollbacks = trainer.guard.rollbacks
+    if trainer.good_state is None:
+        raise TrainingError(f"{reason}; there is no checkpoint to roll back to.") from None
+    state = torch.load(io.BytesIO(trainer.good_state), map_location="cpu", weights_only=True)
+    run_state.restore(trainer, state, "the last checkpoint")
+    run_state.scale_learning_rates(trainer, ROLLBACK_LR_FACTOR)
+    trainer.guard.rollbacks = rollbacks
+    trainer.history = [r for r in trainer.history if r.get("step", 0) <= trainer.step]
+    if trainer.out is not None:
+        ckpt.truncate_metrics(trainer.out / ckpt.METRICS_FILE, trainer.step)
+    trainer.log({"step": trainer.step, "event": "non-finite", "failed_step": failed,
+                 "action": "rollback", "lr_scale": trainer.lr_scale, "reason": str(reason)})

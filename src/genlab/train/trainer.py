@@ -15,7 +15,6 @@ Users call :func:`genlab.train.fit`, which also covers models fitted in closed f
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 
 from genlab.base import GenerativeModel, Objective
 from genlab.data.dataset import Dataset
-from genlab.errors import ConfigError, TrainingError
+from genlab.errors import ConfigError
 from genlab.train import checkpoint as ckpt
 from genlab.train import distributed
 from genlab.train import state as run_state
@@ -39,7 +38,7 @@ from genlab.train.callbacks import Callback
 from genlab.train.commit import commit_files, recover
 from genlab.train.config import TrainConfig
 from genlab.train.ema import EMA
-from genlab.train.guard import ROLLBACK_LR_FACTOR, NanGuard, RollBack
+from genlab.train.guard import NanGuard, RollBack, roll_back
 from genlab.train.sampler import BatchSampler, check_data
 from genlab.train.step import compute_update
 from genlab.train.streams import ShardStreams
@@ -95,7 +94,7 @@ class Trainer:
             )
         self.guard = NanGuard(config.on_nan)
         self.lr_scale = 1.0
-        self._good_state: bytes | None = None  # the last checkpoint, for rollbacks
+        self.good_state: bytes | None = None  # the last checkpoint, for rollbacks
         self.history: list[dict[str, Any]] = []
         self.best_val = math.inf
         self.best_state: dict[str, Tensor] | None = None
@@ -165,7 +164,7 @@ class Trainer:
         state = run_state.trainer_state(self)  # every process: it gathers the shard streams
         state_bytes = ckpt.torch_bytes(state)
         if rollback:
-            self._good_state = state_bytes
+            self.good_state = state_bytes
         if self.out is not None:
             self._sync_metrics()
             last = self._last_weights()
@@ -295,23 +294,6 @@ class Trainer:
             "Try a lower lr, clip_grad, or check the data for extreme values."
         )
 
-    def _roll_back(self, reason: RollBack) -> None:
-        """Return to the last checkpoint and lower every learning rate (``on_nan="rollback"``);
-        the log keeps each step once, with the event at the step returned to."""
-        failed = self.step + 1
-        rollbacks = self.guard.rollbacks
-        if self._good_state is None:
-            raise TrainingError(f"{reason}; there is no checkpoint to roll back to.") from None
-        state = torch.load(io.BytesIO(self._good_state), map_location="cpu", weights_only=True)
-        run_state.restore(self, state, "the last checkpoint")
-        run_state.scale_learning_rates(self, ROLLBACK_LR_FACTOR)
-        self.guard.rollbacks = rollbacks
-        self.history = [r for r in self.history if r.get("step", 0) <= self.step]
-        if self.out is not None:
-            ckpt.truncate_metrics(self.out / ckpt.METRICS_FILE, self.step)
-        self.log({"step": self.step, "event": "non-finite", "failed_step": failed,
-                  "action": "rollback", "lr_scale": self.lr_scale, "reason": str(reason)})
-
     def fit(self, *, resume: bool = False) -> GenerativeModel:
         """Train for ``config.steps`` steps (or resume and finish a run); returns the model."""
         run_dir = self.run_dir
@@ -333,7 +315,7 @@ class Trainer:
             if self.out is not None:
                 self._start_folder()
         if self.config.on_nan == "rollback":
-            self._good_state = ckpt.torch_bytes(run_state.trainer_state(self))
+            self.good_state = ckpt.torch_bytes(run_state.trainer_state(self))
         distributed.barrier(self.world)
         for cb in self.callbacks:
             cb.on_train_start(self)
@@ -375,7 +357,7 @@ class Trainer:
                     for i, obj in enumerate(self.objectives):
                         self._run_objective(i, obj, logs)
                 except RollBack as reason:
-                    self._roll_back(reason)
+                    roll_back(self, reason)
                     bar.reset(total=config.steps)
                     bar.update(self.step)
                     self.model.train()
