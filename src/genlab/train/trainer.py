@@ -332,12 +332,11 @@ class Trainer:
     def _start_folder(self) -> None:
         """A fresh run's folder: its config and initial weights, and nothing of an earlier
         run (written as one unit: an interrupted start leaves the earlier run whole)."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / ckpt.METRICS_FILE).unlink(missing_ok=True)
         commit_files(self.out, {
             ckpt.CONFIG_FILE: ckpt.config_bytes(self.model, self.data.describe()),
             ckpt.INIT_WEIGHTS_FILE: ckpt.weights_bytes(self.model.state_dict()),
         }, remove=(ckpt.WEIGHTS_FILE, ckpt.LAST_WEIGHTS_FILE, ckpt.TRAINER_STATE_FILE))
+        (self.out / ckpt.METRICS_FILE).unlink(missing_ok=True)
 
     def _loop(self) -> None:
         config = self.config
