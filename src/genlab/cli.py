@@ -61,7 +61,6 @@ _nonneg_int = _number(int, "an integer >= 0", lambda v: v >= 0)
 
 # ------------------------------------------------------------------------------ commands
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
 
     from genlab import create, fit, load_data
     from genlab.runs import resume_model
@@ -73,10 +72,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_data(args.data, split="train", seed=args.data_seed)
     val = load_data(args.data, split="val", seed=args.data_seed)
     if model is None:
-        # Seed construction too, so the same command gives the same run whatever ran before
-        # in this process. The family's recipe for this kind of data, then the user's --param.
-        torch.manual_seed(getattr(args, "seed", TrainConfig.seed))
-        model = create(args.model, data=data, conditional=args.conditional, **params)
+        # Seeded construction: the same command gives the same run whatever ran before in
+        # this process. The family's recipe for this kind of data, then the user's --param.
+        model = create(args.model, data=data, conditional=args.conditional,
+                       seed=getattr(args, "seed", TrainConfig.seed), **params)
     # only what the user set: fit fills the rest from the same recipe, then TrainConfig
     settings: dict[str, Any] = {name: getattr(args, name) for name in TrainConfig.settings()
                                 if getattr(args, name, UNSET) is not UNSET}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import torch
+
 from genlab.base import GenerativeModel
 from genlab.checks import did_you_mean
 from genlab.errors import ConfigError, UnknownNameError
@@ -52,7 +54,7 @@ def get(name: str) -> type[GenerativeModel]:
 
 
 def create(name: str, *, data: Dataset | None = None, conditional: bool = False,
-           **config: Any) -> GenerativeModel:
+           seed: int | None = None, **config: Any) -> GenerativeModel:
     """Build the model registered under ``name`` from keyword arguments.
 
     Arguments:
@@ -61,6 +63,9 @@ def create(name: str, *, data: Dataset | None = None, conditional: bool = False,
             ``num_classes`` when ``conditional``) and the family's recipe for this kind of
             data (:mod:`genlab.recipes`); settings given in ``config`` win.
         conditional: With ``data``, build p(x | y) over the data's labels.
+        seed: Seeds the random initial weights, so the same call gives the same model
+            whatever ran before; the caller's global random stream is left as it was. None
+            draws from the global stream.
         **config: Constructor settings.
 
     Example:
@@ -79,7 +84,13 @@ def create(name: str, *, data: Dataset | None = None, conditional: bool = False,
                   **config}
     elif conditional:
         raise ConfigError("conditional=True needs data= (the labels to condition on).")
-    return cls(**config)  # the base class checks every setting against its declaration
+    if seed is None:
+        return cls(**config)  # the base class checks every setting against its declaration
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"Expected seed to be an int >= 0, but found {seed!r}.")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(**config)
 
 
 def _ensure_loaded() -> None:

@@ -3,8 +3,9 @@
 A model is its config plus its weights. Rebuilding needs no pickle: ``config.json`` names the
 registered class and its constructor arguments; the weights are safetensors. The trainer state
 (optimizers, RNG, data order) is loaded with ``torch.load(weights_only=True)``, which refuses
-arbitrary objects. Every file is written to a temporary name and renamed, so an interrupted
-write never leaves a half-written checkpoint.
+arbitrary objects. Every file is written to a temporary name, fsynced and renamed, so an
+interrupted write never leaves a half-written file; the files of one checkpoint (config,
+weights, trainer state) are replaced together as one unit (:mod:`genlab.train.commit`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import Tensor
 import genlab
 from genlab.base import GenerativeModel
 from genlab.errors import CheckpointError, GenlabError
+from genlab.train.commit import commit_files, committed_path, fsync_dir
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -38,7 +40,8 @@ METRICS_FILE = "metrics.jsonl"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename;
+    the file and the folder are fsynced, so the new contents survive a power cut."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -51,6 +54,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
     return path
 
 
@@ -59,11 +63,16 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` through a temporary file and a rename."""
+def torch_bytes(obj: Any) -> bytes:
+    """What ``torch.save(obj)`` writes, as bytes."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` through a temporary file and a rename."""
+    return atomic_write_bytes(path, torch_bytes(obj))
 
 
 def truncate_metrics(path: str | Path, step: int) -> None:
@@ -87,12 +96,17 @@ def _tensors_for_save(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
+def weights_bytes(state: dict[str, Tensor], *,
+                  metadata: dict[str, str] | None = None) -> bytes:
+    """A state dict as the bytes of a safetensors file (with string ``metadata``)."""
+    return safetensors.torch.save(_tensors_for_save(state),
+                                  metadata={"format": "pt", **(metadata or {})})
+
+
 def save_weights(state: dict[str, Tensor], path: str | Path, *,
                  metadata: dict[str, str] | None = None) -> Path:
     """Save a state dict as safetensors (with string ``metadata``), atomically."""
-    data = safetensors.torch.save(_tensors_for_save(state),
-                                  metadata={"format": "pt", **(metadata or {})})
-    return atomic_write_bytes(path, data)
+    return atomic_write_bytes(path, weights_bytes(state, metadata=metadata))
 
 
 def model_config(model: GenerativeModel, data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -115,30 +129,40 @@ def save_model(
     *,
     data: dict[str, Any] | None = None,
     state: dict[str, Tensor] | None = None,
+    extra: dict[str, bytes] | None = None,
+    remove: tuple[str, ...] = (),
 ) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` into ``folder``.
+    """Write ``config.json`` and ``model.safetensors`` into ``folder``, as one unit.
 
     Arguments:
         model: A registered model.
         folder: Run folder (created if missing).
         data: Description of the training data (``Dataset.describe()``).
         state: Weights to write instead of ``model.state_dict()`` (e.g. EMA weights).
+        extra: More files of the same unit, name -> bytes (the trainer state).
+        remove: Files the unit deletes (those of an earlier run in the folder).
     """
-    folder = Path(folder)
+    files = {CONFIG_FILE: config_bytes(model, data),
+             WEIGHTS_FILE: weights_bytes(model.state_dict() if state is None else state),
+             **(extra or {})}
+    commit_files(folder, files, remove)
+    return Path(folder)
+
+
+def config_bytes(model: GenerativeModel, data: dict[str, Any] | None = None) -> bytes:
+    """The bytes of the ``config.json`` that rebuilds ``model``."""
     document = model_config(model, data)
     try:
         text = json.dumps(document, indent=2, sort_keys=True)
     except TypeError as err:
         raise CheckpointError(f"The config of {model.name!r} is not JSON-able: {err}") from None
-    save_weights(model.state_dict() if state is None else state, folder / WEIGHTS_FILE)
-    atomic_write_text(folder / CONFIG_FILE, text + "\n")
-    return folder
+    return (text + "\n").encode("utf-8")
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
     """Read and check a run folder's ``config.json``."""
     folder = Path(folder)
-    path = folder / CONFIG_FILE
+    path = committed_path(folder, CONFIG_FILE)
     if not folder.is_dir():
         raise CheckpointError(f"Expected a run folder at {str(folder)!r}, but it does not exist.")
     if not path.is_file():
@@ -263,7 +287,7 @@ def load(folder: str | Path, *, weights: str = WEIGHTS_FILE) -> GenerativeModel:
         raise CheckpointError(
             f"{folder / CONFIG_FILE} does not fit model {document['model']!r}: {err}"
         ) from None
-    load_state_into(model, load_weights(folder / weights), str(folder / weights))
+    load_state_into(model, load_weights(committed_path(folder, weights)), str(folder / weights))
     model.eval()
     return model
 

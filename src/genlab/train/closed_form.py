@@ -69,6 +69,7 @@ def fit_closed_form(
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        ckpt.save_model(model, out, data=data.describe())
+        ckpt.save_model(model, out, data=data.describe(), remove=(  # an earlier run's
+            ckpt.TRAINER_STATE_FILE, ckpt.LAST_WEIGHTS_FILE, ckpt.INIT_WEIGHTS_FILE))
         ckpt.atomic_write_text(out / ckpt.METRICS_FILE, json.dumps(record) + "\n")
     return model

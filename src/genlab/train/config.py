@@ -17,7 +17,8 @@ from genlab.settings import Annotated, Setting, SettingSpec, declared
 
 #: Settings that must not change when a run is resumed (the result would not be the same run).
 RESUME_FIXED = ("batch_size", "lr", "optimizer", "weight_decay", "betas", "warmup_steps",
-                "schedule", "min_lr_ratio", "clip_grad", "ema_decay", "seed", "keep")
+                "schedule", "min_lr_ratio", "clip_grad", "ema_decay", "seed", "keep",
+                "precision")
 
 
 @dataclass
@@ -79,6 +80,17 @@ class TrainConfig:
     progress: Annotated[bool | None, Setting(
         "show a progress bar; None: only on a terminal")] = None
     device: Annotated[str, Setting("where to train: cpu, cuda, cuda:i or auto")] = "cpu"
+    accumulate: Annotated[int, Setting(
+        "cut each batch into this many micro-batches, run one after another (same updates, "
+        "less memory)", ge=1)] = 1
+    precision: Annotated[str, Setting(
+        "forward passes in float32, or under bfloat16 autocast (weights stay float32)",
+        choices=("fp32", "bf16"))] = "fp32"
+    compile: Annotated[bool, Setting(
+        "compile each objective's loss with torch.compile (slow start, faster steps)")] = False
+    on_nan: Annotated[str, Setting(
+        "when a loss or gradient is NaN/Inf: stop, skip the update, or roll back to the last "
+        "checkpoint with half the learning rate", choices=("raise", "skip", "rollback"))] = "raise"
 
     def __post_init__(self) -> None:
         for name, spec in self.settings().items():

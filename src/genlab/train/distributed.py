@@ -1,28 +1,45 @@
-"""Data-parallel training across processes (``torchrun``), with one rule: N processes at
-global batch B give the same updates as one process at batch B, up to float rounding.
+"""Data-parallel training under ``torchrun`` with PyTorch's DistributedDataParallel (DDP).
 
-Every process draws the same global batch (same seed, same sampler) and keeps its own slice
-of it; its loss is the mean over that slice, and the gradients are averaged across processes
-before the optimizer step. With equal slices (B divisible by N) the average of slice means is
-the global mean, so the update is the single-process update. Objectives that draw their own
-noise (diffusion time steps, GAN latents) or use batch statistics (batch norm) see different
-noise or statistics per process; their runs agree in distribution, not bit for bit.
+The rule: N processes at global batch B give the same updates as one process at batch B
+accumulating N micro-batches (``accumulate=N``), up to float rounding. Every process draws the
+same global batch (same seed, same sampler), keeps its own contiguous slice (:func:`shard`),
+and draws its noise from its shard's own random stream (:mod:`genlab.train.streams`); DDP
+averages the gradients. With equal slices the average of slice means is the global mean.
+
+How the objectives meet DDP. A model hands the trainer several objectives (a GAN: the
+discriminator, then the generator), each updating only its own parameters, and an objective's
+loss may run parts of the model that it does not update (the generator's loss runs the
+discriminator). DDP reduces the gradients of the module it wraps, so each objective gets its
+own wrapper, :class:`ObjectiveModule`, whose parameters are exactly the objective's and whose
+``forward`` is the objective's loss. Gradients that reach other parameters (the
+discriminator's, in the generator's step) are neither reduced nor used: the trainer zeroes
+every gradient before each objective, and DDP's hooks on those parameters stay idle because
+their own wrapper is not running a forward pass. A loss may call networks several times
+(real and fake batches, a gradient penalty): DDP sees one forward per backward, the wrapper's.
+An objective's loss must reach every parameter the objective lists (the contract suite
+checks this for every registered model), so DDP needs no search for unused parameters; a family
+that breaks the rule gets DDP's error at its second step. The wrappers hold no buffers: the
+model's buffers (batch-norm statistics, counters) are each process's own, and process 0's are
+saved.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from genlab.base import Objective
 from genlab.errors import ConfigError
 
 
-def setup() -> tuple[int, int]:
-    """Join the process group that ``torchrun`` describes in the environment, if any.
+def setup(device: str = "cpu") -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes in the environment, if any: NCCL
+    for CUDA training, gloo for the CPU.
 
     Returns:
         ``(rank, world_size)``; ``(0, 1)`` outside distributed runs.
@@ -32,8 +49,10 @@ def setup() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or not dist.is_available():
         return 0, 1
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend=backend)
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
@@ -67,31 +86,54 @@ def shard(index: Tensor, rank: int, world: int) -> Tensor:
     return index[rank * size : (rank + 1) * size]
 
 
-def average_gradients(params: Iterable[torch.nn.Parameter], world: int) -> None:
-    """Replace each gradient by its mean over processes (one flat all-reduce)."""
-    if world == 1:
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+class ObjectiveModule(nn.Module):
+    """One objective as a module: its trainable parameters, and its loss as ``forward``.
+
+    This is what DDP wraps (one per objective), so that DDP reduces the gradients of exactly
+    the parameters this objective's optimizer updates. The parameters stay the model's own
+    (shared, not copied).
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        super().__init__()
+        self.params = nn.ParameterList([p for p in objective.parameters if p.requires_grad])
+        self.loss = objective.loss
+
+    def forward(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+        return self.loss(x, y)
 
 
-def mean_scalar(value: float, world: int) -> float:
-    """Mean of a Python float over processes (for logging)."""
+def wrap(objective: Objective, world: int, device: torch.device) -> nn.Module:
+    """The module that computes ``objective``'s loss: DDP-wrapped when ``world > 1``."""
+    module = ObjectiveModule(objective)
     if world == 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
+        return module
+    return DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def mean_over_processes(values: dict[str, float], world: int) -> dict[str, float]:
+    """Each value averaged over processes (one all-reduce; every process must pass the same
+    keys in the same order)."""
+    if world == 1 or not values:
+        return values
+    t = torch.tensor(list(values.values()), dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t.item() / world
+    return dict(zip(values, (t / world).tolist(), strict=True))
+
+
+def all_gather(obj: Any, world: int) -> list[Any]:
+    """Every process's ``obj``, in rank order (``[obj]`` alone)."""
+    if world == 1:
+        return [obj]
+    out: list[Any] = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def barrier(world: int) -> None:
+    """Wait for every process (a no-op alone)."""
     if world > 1:
         dist.barrier()

@@ -37,7 +37,8 @@ def fit(
             trainer state; None keeps everything in memory.
         resume: Continue the run in ``out`` from its last checkpoint (bit-exact on CPU).
         callbacks: Extra :class:`~genlab.train.callbacks.Callback` objects.
-        **settings: Fields of :class:`TrainConfig` (``steps``, ``batch_size``, ``lr``, ...).
+        **settings: Fields of :class:`TrainConfig` (``steps``, ``batch_size``, ``lr``,
+            ``seed``, ``on_nan``, ``accumulate``, ``precision``, ...).
             Unset fields come from the family's recipe for this kind of data
             (:mod:`genlab.recipes`), then from :class:`TrainConfig`'s defaults.
 
@@ -47,7 +48,8 @@ def fit(
     Raises:
         ConfigError: an unknown or invalid setting, or one that does not apply.
         DataError: data that do not fit the model.
-        TrainingError: the loss or a gradient became NaN or infinite.
+        TrainingError: the loss or a gradient became NaN or infinite (``on_nan="raise"``, or
+            more often than ``"skip"`` and ``"rollback"`` allow: :mod:`genlab.train.guard`).
         CheckpointError: ``resume`` from a corrupt run folder.
 
     Example:

@@ -4,9 +4,11 @@ A model hands the trainer its objectives (:meth:`GenerativeModel.objectives`): o
 likelihood models and diffusion, discriminator then generator for GANs. Each step runs every
 objective in order, ``repeats`` times, each repeat on a fresh batch, with one optimizer and one
 learning-rate schedule per objective. Everything else lives here once: warm-up + cosine
-schedule, gradient clipping, EMA, validation and early stopping, the NaN guard, atomic
-checkpoints and bit-exact resume (weights, optimizers, schedules, RNG and data order), a
-progress bar and ``metrics.jsonl``. The trainer knows no family.
+schedule, gradient clipping, EMA, validation and early stopping, the NaN guard
+(:mod:`~genlab.train.guard`), checkpoints written as one unit, bit-exact resume
+(:mod:`~genlab.train.state`), data-parallel training under ``torchrun``
+(:mod:`~genlab.train.distributed`), a progress bar and ``metrics.jsonl``. The trainer knows no
+family.
 
 Users call :func:`genlab.train.fit`, which also covers models fitted in closed form.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import warnings
 from collections.abc import Iterable
@@ -27,13 +30,18 @@ from tqdm.auto import tqdm
 
 from genlab.base import GenerativeModel, Objective
 from genlab.data.dataset import Dataset
-from genlab.errors import CheckpointError, ConfigError, TrainingError
+from genlab.errors import ConfigError
 from genlab.train import checkpoint as ckpt
 from genlab.train import distributed
+from genlab.train import state as run_state
 from genlab.train.callbacks import Callback
+from genlab.train.commit import commit_files, recover
 from genlab.train.config import TrainConfig
 from genlab.train.ema import EMA
+from genlab.train.guard import NanGuard, RollBack, roll_back
 from genlab.train.sampler import BatchSampler, check_data
+from genlab.train.step import compute_update
+from genlab.train.streams import ShardStreams
 from genlab.train.validation import OverfittingWarning, overfitting_since, validation_nll
 
 __all__ = ["OverfittingWarning", "Trainer"]
@@ -47,7 +55,8 @@ class Trainer:
         data: Training data.
         val_data: Validation data or None.
         config: The :class:`TrainConfig`.
-        out: Run folder or None.
+        out: Run folder, on the first process only (None elsewhere and without a folder):
+            callbacks write files where it is set.
         step: Number of completed steps.
     """
 
@@ -70,16 +79,22 @@ class Trainer:
         self.data = data
         self.val_data = val_data
         self.config = config
-        self.out = None if out is None else Path(out)
         self.callbacks = list(callbacks) + list(model.callbacks())
         self.step = 0
-        self.rank, self.world = distributed.setup()
+        self.rank, self.world = distributed.setup(config.device)
         self.device = distributed.device_for(config.device, self.rank)
-        if config.batch_size % self.world:
+        self.run_dir = None if out is None else Path(out)
+        self.out = self.run_dir if self.rank == 0 else None
+        shards = self.world * config.accumulate
+        batch = min(config.batch_size, len(data))
+        if batch % shards:
             raise ConfigError(
-                f"Expected batch_size divisible by the {self.world} processes, "
-                f"but found {config.batch_size}."
+                f"Expected a batch size divisible by {shards} shards ({self.world} processes x "
+                f"accumulate {config.accumulate}), but found {batch}."
             )
+        self.guard = NanGuard(config.on_nan)
+        self.lr_scale = 1.0
+        self.good_state: bytes | None = None  # the last checkpoint, for rollbacks
         self.history: list[dict[str, Any]] = []
         self.best_val = math.inf
         self.best_state: dict[str, Tensor] | None = None
@@ -92,86 +107,37 @@ class Trainer:
         self.overfitting: str | None = None
 
     # ---------------------------------------------------------------- set-up
-    def _build(self) -> None:
+    def build(self) -> None:
+        """Optimizers, schedules, EMA, the data sampler, the shard streams and each
+        objective's module (DDP-wrapped under ``torchrun``, compiled with ``compile``)."""
+        config = self.config
         self.model.to(self.device)
         self.objectives: list[Objective] = self.model.objectives()
         if not self.objectives:
             raise ConfigError(f"{type(self.model).__name__}.objectives() returned no objective.")
         self.optimizers: list[torch.optim.Optimizer] = []
         self.schedulers: list[torch.optim.lr_scheduler.LambdaLR] = []
+        self.modules: list[torch.nn.Module] = []
         for obj in self.objectives:
             params = [p for p in obj.parameters if p.requires_grad]
             if not params:
                 raise ConfigError(f"Objective {obj.name!r} has no trainable parameters.")
-            cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
-            settings = dict(lr=obj.lr or self.config.lr, betas=obj.betas or self.config.betas,
-                            weight_decay=self.config.weight_decay)
+            cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+            settings = dict(lr=obj.lr or config.lr, betas=obj.betas or config.betas,
+                            weight_decay=config.weight_decay)
             try:  # the fused kernel is the fastest Adam step where torch has one
                 opt = cls(params, fused=True, **settings)
             except (RuntimeError, TypeError):
                 opt = cls(params, foreach=True, **settings)
             self.optimizers.append(opt)
-            self.schedulers.append(
-                torch.optim.lr_scheduler.LambdaLR(opt, self.config.lr_factor()))
-        self.ema = EMA(self.model, self.config.ema_decay) if self.config.ema_decay else None
-        self.sampler = BatchSampler(len(self.data), self.config.batch_size, self.config.seed + 1)
-
-    def _state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "step": self.step,
-            "config": self.config.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizers": [o.state_dict() for o in self.optimizers],
-            "schedulers": [s.state_dict() for s in self.schedulers],
-            "sampler": self.sampler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "best_val": self.best_val,
-            "bad_validations": self.bad_validations,
-            "best_step": self.best_step,
-            "val_history": torch.tensor(self.val_history, dtype=torch.float64).reshape(-1, 3),
-            "train_losses": torch.tensor(self._train_losses, dtype=torch.float64),
-            "overfitting": self.overfitting or "",
-            "stopped_early": self.stopped_early,
-        }
-        if torch.cuda.is_available():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        if self.ema is not None:
-            state["ema"] = self.ema.state_dict()
-        if self.best_state is not None:
-            state["best_state"] = self.best_state
-        return state
-
-    def _load_state(self, path: Path) -> None:
-        state = ckpt.load_trainer_state(path)
-        self.config.check_resume(state.get("config", {}))
-        ckpt.load_state_into(self.model, state["model"], str(path))
-        self._build()
-        try:
-            for opt, s in zip(self.optimizers, state["optimizers"], strict=True):
-                opt.load_state_dict(s)
-            for sch, s in zip(self.schedulers, state["schedulers"], strict=True):
-                sch.load_state_dict(s)
-        except (ValueError, KeyError) as err:
-            raise CheckpointError(
-                f"{path}: optimizer state does not match the model: {err}") from None
-        self.sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        if self.ema is not None and "ema" in state:
-            self.ema.load_state_dict(state["ema"])
-        self.step = int(state["step"])
-        self.best_val = float(state["best_val"])
-        self.bad_validations = int(state["bad_validations"])
-        self.stopped_early = bool(state.get("stopped_early", False))
-        self.best_state = state.get("best_state")
-        self.best_step = int(state.get("best_step", 0))
-        history = state.get("val_history")
-        self.val_history = [] if history is None else [
-            (int(s), float(v), float(t)) for s, v, t in history.tolist()]
-        losses = state.get("train_losses")
-        self._train_losses = [] if losses is None else losses.tolist()
-        self.overfitting = state.get("overfitting") or None
+            self.schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, config.lr_factor()))
+            module = distributed.wrap(obj, self.world, self.device)
+            self.modules.append(torch.compile(module) if config.compile else module)
+        self.ema = EMA(self.model, config.ema_decay) if config.ema_decay else None
+        self.sampler = BatchSampler(len(self.data), config.batch_size, config.seed + 1)
+        self.streams = ShardStreams(config.seed, self.rank * config.accumulate,
+                                    config.accumulate, self.world * config.accumulate,
+                                    self.device)
 
     # ---------------------------------------------------------------- checkpoints
     def _last_weights(self) -> dict[str, Tensor]:
@@ -185,22 +151,37 @@ class Trainer:
         return self.config.keep == "best" and self.best_state is not None
 
     def save_checkpoint(self) -> None:
-        """Write the kept weights, config and trainer state into ``out``.
+        """Write the kept weights, config and trainer state into the run folder, as one unit
+        (:mod:`genlab.train.commit`); every process calls it.
 
         ``model.safetensors`` holds the kept weights (best or last, see ``TrainConfig.keep``);
         with ``keep="best"`` the last weights are written as ``model_last.safetensors`` too.
+        The state is also kept in memory when NaN rollbacks are on.
         """
-        if self.out is None or self.rank != 0:
-            distributed.barrier(self.world)
+        rollback = self.config.on_nan == "rollback"
+        if self.run_dir is None and not rollback:
             return
-        # Trainer state first: a run interrupted between the writes resumes from it.
-        ckpt.atomic_torch_save(self._state(), self.out / ckpt.TRAINER_STATE_FILE)
-        last = self._last_weights()
-        kept = self.best_state if self.keeps_best else last
-        if self.config.keep == "best":
-            ckpt.save_weights(last, self.out / ckpt.LAST_WEIGHTS_FILE)
-        ckpt.save_model(self.model, self.out, data=self.data.describe(), state=kept)
+        state = run_state.trainer_state(self)  # every process: it gathers the shard streams
+        state_bytes = ckpt.torch_bytes(state)
+        if rollback:
+            self.good_state = state_bytes
+        if self.out is not None:
+            self._sync_metrics()
+            last = self._last_weights()
+            kept = self.best_state if self.keeps_best else last
+            files = {ckpt.TRAINER_STATE_FILE: state_bytes}
+            if self.config.keep == "best":
+                files[ckpt.LAST_WEIGHTS_FILE] = ckpt.weights_bytes(last)
+            ckpt.save_model(self.model, self.out, data=self.data.describe(), state=kept,
+                            extra=files)
         distributed.barrier(self.world)
+
+    def _sync_metrics(self) -> None:
+        """fsync ``metrics.jsonl``: the lines up to a checkpoint survive what it survives."""
+        path = self.out / ckpt.METRICS_FILE
+        if path.is_file():
+            with open(path, "rb+") as f:
+                os.fsync(f.fileno())
 
     def log(self, record: dict[str, Any]) -> None:
         """Append ``record`` (JSON-able, with a ``"step"``) to the run's history and, on the
@@ -278,52 +259,64 @@ class Trainer:
 
     def _run_objective(self, i: int, obj: Objective, logs: dict[str, Any]) -> None:
         params = self.optimizers[i].param_groups[0]["params"]
+        config = self.config
+        done = None  # the last update that went through
         for _ in range(obj.repeats):
             x, y = self._batch()
-            loss, extra = obj.loss(x, y)
-            if not torch.isfinite(loss):
-                raise TrainingError(self._nan_message(f"loss of objective {obj.name!r}", loss))
             self.model.zero_grad(set_to_none=True)
-            loss.backward()
-            distributed.average_gradients(params, self.world)
-            limit = self.config.clip_grad if self.config.clip_grad is not None else math.inf
-            norm = torch.nn.utils.clip_grad_norm_(params, limit, foreach=True)
-            if not torch.isfinite(norm):
-                raise TrainingError(self._nan_message(f"gradient of objective {obj.name!r}", norm))
-            self.optimizers[i].step()
+            update = compute_update(self.modules[i], params, x, y, accumulate=config.accumulate,
+                                    streams=self.streams, precision=config.precision,
+                                    clip_grad=config.clip_grad, world=self.world)
+            if update.finite:
+                self.guard.finite()
+                self.optimizers[i].step()
+                done = update
+                continue
+            what = "loss" if not math.isfinite(update.loss) else "gradient"
+            value = update.loss if what == "loss" else update.grad_norm
+            message = self._nan_message(f"{what} of objective {obj.name!r}", value)
+            action = self.guard.non_finite(message)  # raises unless the update is skipped
+            self.log({"step": self.step + 1, "event": "non-finite", "objective": obj.name,
+                      "what": what, "value": str(value), "action": action})
         self.schedulers[i].step()
-        logs[f"loss_{obj.name}"] = distributed.mean_scalar(loss.item(), self.world)
-        logs[f"grad_norm_{obj.name}"] = norm.item()
         logs[f"lr_{obj.name}"] = self.schedulers[i].get_last_lr()[0]
-        logs.update(extra)
+        if done is not None:  # else every update of this step was skipped: nothing to report
+            logs[f"loss_{obj.name}"] = done.loss
+            logs[f"grad_norm_{obj.name}"] = done.grad_norm
+            logs.update(done.logs)
 
-    def _nan_message(self, what: str, value: Tensor) -> str:
+    def _nan_message(self, what: str, value: float) -> str:
         kept = "no checkpoint was written yet"
-        if self.out is not None and (self.out / ckpt.TRAINER_STATE_FILE).is_file():
-            kept = f"the last good checkpoint is kept in {self.out}"
+        if self.run_dir is not None and (self.run_dir / ckpt.TRAINER_STATE_FILE).is_file():
+            kept = f"the last good checkpoint is kept in {self.run_dir}"
         return (
-            f"The {what} became {value.item()} at step {self.step + 1}; {kept}. "
+            f"The {what} became {value} at step {self.step + 1}; {kept}. "
             "Try a lower lr, clip_grad, or check the data for extreme values."
         )
 
     def fit(self, *, resume: bool = False) -> GenerativeModel:
         """Train for ``config.steps`` steps (or resume and finish a run); returns the model."""
-        state_path = None if self.out is None else self.out / ckpt.TRAINER_STATE_FILE
+        run_dir = self.run_dir
+        if self.out is not None:
+            recover(self.out)  # finish or drop a checkpoint write that was interrupted
+        distributed.barrier(self.world)
+        state_path = None if run_dir is None else run_dir / ckpt.TRAINER_STATE_FILE
         if resume and state_path is not None and state_path.is_file():
-            self._load_state(state_path)
-            ckpt.truncate_metrics(self.out / ckpt.METRICS_FILE, self.step)
+            run_state.restore(self, run_state.read_state(state_path), str(state_path))
+            if self.out is not None:
+                ckpt.truncate_metrics(self.out / ckpt.METRICS_FILE, self.step)
         else:
-            if resume and self.out is None:
+            if resume and run_dir is None:
                 raise ConfigError("resume=True needs out= (the run folder to resume from).")
-            if self.out is not None and self.rank == 0:
-                self.out.mkdir(parents=True, exist_ok=True)
-                (self.out / ckpt.METRICS_FILE).unlink(missing_ok=True)
             torch.manual_seed(self.config.seed)
             self.model.to(self.device)
             self.model.initialize(self.data)
-            self._build()
-            if self.out is not None and self.rank == 0:
-                ckpt.save_weights(self.model.state_dict(), self.out / ckpt.INIT_WEIGHTS_FILE)
+            self.build()
+            if self.out is not None:
+                self._start_folder()
+        if self.config.on_nan == "rollback":
+            self.good_state = ckpt.torch_bytes(run_state.trainer_state(self))
+        distributed.barrier(self.world)
         for cb in self.callbacks:
             cb.on_train_start(self)
         self._loop()
@@ -336,6 +329,15 @@ class Trainer:
             cb.on_train_end(self)
         return self.model
 
+    def _start_folder(self) -> None:
+        """A fresh run's folder: its config and initial weights, and nothing of an earlier
+        run (written as one unit: an interrupted start leaves the earlier run whole)."""
+        commit_files(self.out, {
+            ckpt.CONFIG_FILE: ckpt.config_bytes(self.model, self.data.describe()),
+            ckpt.INIT_WEIGHTS_FILE: ckpt.weights_bytes(self.model.state_dict()),
+        }, remove=(ckpt.WEIGHTS_FILE, ckpt.LAST_WEIGHTS_FILE, ckpt.TRAINER_STATE_FILE))
+        (self.out / ckpt.METRICS_FILE).unlink(missing_ok=True)
+
     def _loop(self) -> None:
         config = self.config
         # disable=None lets tqdm show the bar on a terminal only.
@@ -346,18 +348,27 @@ class Trainer:
                    desc=self.model.name or type(self.model).__name__, dynamic_ncols=True)
         start = time.perf_counter()
         self.model.train()
+        checkpoints = self.run_dir is not None or config.on_nan == "rollback"
         try:
             while self.step < config.steps and not self.stopped_early:
                 logs: dict[str, Any] = {}
-                for i, obj in enumerate(self.objectives):
-                    self._run_objective(i, obj, logs)
+                try:
+                    for i, obj in enumerate(self.objectives):
+                        self._run_objective(i, obj, logs)
+                except RollBack as reason:
+                    roll_back(self, reason)
+                    bar.reset(total=config.steps)
+                    bar.update(self.step)
+                    self.model.train()
+                    continue
                 if self.ema is not None:
                     self.ema.update()
                 self.step += 1
                 for cb in self.callbacks:
                     cb.on_step_end(self, self.step, logs)
                 last = self.step == config.steps
-                self._train_losses.append(float(logs[f"loss_{self.objectives[0].name}"]))
+                if f"loss_{self.objectives[0].name}" in logs:
+                    self._train_losses.append(logs[f"loss_{self.objectives[0].name}"])
                 if self.val_data is not None and (self.step % config.val_interval == 0 or last):
                     val = self.validate()
                     if val is not None:
@@ -372,7 +383,7 @@ class Trainer:
                         or self.stopped_early:
                     elapsed = round(time.perf_counter() - start, 3)
                     self.log({"step": self.step, "time": elapsed, **logs})
-                if (self.out is not None and self.step % config.checkpoint_interval == 0) \
+                if (checkpoints and self.step % config.checkpoint_interval == 0) \
                         or last or self.stopped_early:
                     self.save_checkpoint()
                 bar.set_postfix(self._progress(logs), refresh=False)
@@ -386,6 +397,8 @@ class Trainer:
                  if k.startswith("loss_")}
         if math.isfinite(self.best_val):
             shown["best_val_bpd"] = f"{self.best_val / math.log(2.0):.4g}@{self.best_step}"
+        if self.guard.skipped:
+            shown["skipped"] = str(self.guard.skipped)
         if self.overfitting is not None:
             shown["warning"] = self.overfitting
         return shown
