@@ -255,9 +255,10 @@ class VAE(GenerativeModel):
                     eps = torch.randn((m, *mean.shape), generator=generator,
                                       device=mean.device, dtype=mean.dtype)
                     z = mean + std * eps  # (m, n, latent_size)
-                    rep = lambda t: None if t is None else t.repeat(m, *[1] * (t.dim() - 1))  # noqa: E731
-                    params = self.decoder_params(z.reshape(m * n, -1), rep(y))
-                    log_px = self._reconstruction(params, rep(x)).reshape(m, n)
+                    ys = None if y is None else y.repeat(m)  # (m * n,)
+                    params = self.decoder_params(z.reshape(m * n, -1), ys)
+                    log_px = self._reconstruction(params, x.repeat(m, *[1] * (x.dim() - 1))
+                                                  ).reshape(m, n)
                     log_pz = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
                     log_qz = (-0.5 * eps**2 - torch.log(std) - 0.5 * math.log(2 * math.pi)
                               ).sum(-1)
