@@ -102,7 +102,7 @@ def log_probs(likelihood: str, params: Tensor, num_levels: int) -> Tensor:
 def probs(likelihood: str, params: Tensor, num_levels: int) -> Tensor:
     """Probability tables for an entropy coder: ``(n, D, L)``, rows sum to one."""
     table = log_probs(likelihood, params, num_levels).exp()  # (n, L, *shape)
-    return table.flatten(2).transpose(1, 2)
+    return table.flatten(2).transpose(1, 2).contiguous()
 
 
 def sample(likelihood: str, params: Tensor, num_levels: int | None, log_sigma: Tensor | None,
