@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 import genlab  # noqa: F401
-from bench_compress import train_pixelcnn
 from genlab import create, fit, load
 from genlab.compress import compress, compress_file, decompress_file
 from genlab.compress.bitsback import initial_bits
@@ -50,6 +49,16 @@ def bounds(model, test, ks=KS, draws: int = 100) -> dict[str, float]:
                                     generator=g)
             out[f"IWAE-{k}"] = (-iwae.mean() / scale).item()
     return out
+
+
+def train_pixelcnn(folder: Path) -> None:
+    """The gated PixelCNN of bench/bench_compress.py (same settings)."""
+    train, val = load_data("digits", split="train"), load_data("digits", split="val")
+    torch.manual_seed(0)
+    model = create("pixelcnn", event_shape=(1, 8, 8), num_levels=17, width=64,
+                   depth=4, kernel_size=5, gated=True, dropout=0.2)
+    fit(model, train, val_data=val, steps=1000, batch_size=64, lr=2e-3, warmup_steps=50,
+        val_every=100, patience=8, progress=False, out=folder)
 
 
 def train_run(data_name: str, folder: Path, **params):
