@@ -3,8 +3,9 @@ bits-back coding of the digits test split beside the PixelCNN coder and bz2.
 
 Every model is built and trained with ``create(name, data=...)`` and ``fit`` (the family's
 recipe), as ``genlab train vae --data D`` does; ``network=conv`` swaps the MLP for the
-convolutional networks (width 16, two stride-2 stages) at the same training settings. On the test split: the ELBO (closed-form KL,
-the reconstruction term averaged over 100 draws), the importance-weighted bound for
+convolutional networks (width 16, two stride-2 stages) at the same training settings. On
+the test split: the ELBO (closed-form KL, the reconstruction term averaged over 100
+draws), the importance-weighted bound for
 K = 1 .. 5000 (bits per dimension, lower is better), and for digits the bits-back file
 written by ``genlab.compress.compress_file`` from the run folder (as ``genlab compress``),
 decoded again and compared. The rate is split into header, initial bits and the rest,

@@ -104,7 +104,7 @@ def test_conditional_vae_uses_the_label():
     y = torch.arange(n) % 2
     x = (y.float() * 8 - 4)[:, None] + 0.3 * torch.randn(n, 2)  # two classes far apart
     data = Dataset(x=x, y=y, kind="continuous", num_classes=2, name="two", split="train")
-    model = create("vae", data=data, num_classes=2, latent_size=1, width=32, depth=1)
+    model = create("vae", data=data, num_classes=2, latent_size=1, width=16, depth=1)
     fit(model, data, steps=200, batch_size=64, lr=5e-3, progress=False)
     g = torch.Generator().manual_seed(0)
     samples = model.sample(400, torch.tensor([0, 1]).repeat(200), generator=g)

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import norm
 from torch import Tensor
 
 from genlab.viz.core import new_figure, save_figure
@@ -80,7 +79,7 @@ def latent_grid(latent_size: int, m: int = GRID) -> Tensor:
     """``(m * m, latent_size)`` latents on the first two axes at the standard normal's
     quantiles ``(i + 1/2) / m`` (equal prior mass per cell), the other axes at 0; with one
     latent dimension, ``(m, 1)``."""
-    q = torch.as_tensor(norm.ppf((np.arange(m) + 0.5) / m), dtype=torch.float32)
+    q = torch.special.ndtri((torch.arange(m, dtype=torch.float64) + 0.5) / m).float()
     if latent_size == 1:
         return q[:, None]
     z = torch.zeros(m * m, latent_size)
