@@ -54,14 +54,22 @@ def bounds(model, test, ks=KS, draws: int = 100) -> dict[str, float]:
     return out
 
 
-def train_pixelcnn(folder: Path) -> None:
-    """The gated PixelCNN of bench/bench_compress.py (same settings)."""
-    train, val = load_data("digits", split="train"), load_data("digits", split="val")
-    torch.manual_seed(0)
-    model = create("pixelcnn", event_shape=(1, 8, 8), num_levels=17, width=64,
-                   depth=4, kernel_size=5, gated=True, dropout=0.2)
-    fit(model, train, val_data=val, steps=1000, batch_size=64, lr=2e-3, warmup_steps=50,
-        val_every=100, patience=8, progress=False, out=folder)
+def pixelcnn_coder(run: Path | None, test) -> str:
+    """The table row of ANS with PixelCNN conditionals: coded here with the run given, or
+    else the row ``bench/bench_compress.py`` measured (bench/results/autoregressive.md)."""
+    if run is not None:
+        pixelcnn = load(run)
+        with torch.no_grad():
+            nll = (-pixelcnn.log_prob(test.x).mean() / (64 * math.log(2))).item()
+        bits = 8 * len(compress(pixelcnn, test.x)) / test.x.numel()
+        return f"| ANS with PixelCNN conditionals ({run}) | {bits:.4f} | NLL {nll:.4f} | |"
+    report = Path(__file__).parent / "results" / "autoregressive.md"
+    for line in report.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == "pixelcnn" and len(cells) == 7:  # the "model + ANS" table
+            return (f"| ANS with PixelCNN conditionals | {cells[1]} | NLL {cells[2]} | "
+                    f"measured by bench_compress.py ({report.name}) |")
+    raise SystemExit(f"No PixelCNN coder row in {report}; pass --pixelcnn RUN.")
 
 
 def train_run(data_name: str, folder: Path, **params):
@@ -102,6 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-vae"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--pixelcnn", type=Path, default=None,
+                        help="a PixelCNN run on digits to code with (default: the row "
+                        "bench_compress.py measured)")
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
     lines = ["## VAE: bounds on the test splits and bits-back coding of digits", "",
@@ -141,13 +152,7 @@ def main() -> None:
     latent = load(folder).latent_size
     pixels = test.x.numpy().astype(np.uint8)
     bz2_bits = 8 * len(bz2.compress(pixels.tobytes(), compresslevel=9)) / pixels.size
-    pixelcnn_dir = args.runs / "pixelcnn"
-    if not (pixelcnn_dir / "model.safetensors").is_file():
-        train_pixelcnn(pixelcnn_dir)
-    pixelcnn = load(pixelcnn_dir)
-    with torch.no_grad():
-        nll = (-pixelcnn.log_prob(test.x).mean() / (64 * math.log(2))).item()
-    pixelcnn_bits = 8 * len(compress(pixelcnn, test.x)) / pixels.size
+    pixelcnn_row = pixelcnn_coder(args.pixelcnn, test)
     gap = bb["coded"] / b["ELBO"] - 1
     lines += [
         "", f"### Coding the digits test split with the best VAE ({name})", "",
@@ -157,8 +162,7 @@ def main() -> None:
         f"({initial_bits(latent)} bits) + coded {bb['coded']:.4f}; coded / -ELBO - 1 = "
         f"{100 * gap:+.2f}%; round trip exact: {bb['exact']}; {bb['t_enc']:.1f} s / "
         f"{bb['t_dec']:.1f} s |",
-        f"| ANS with PixelCNN conditionals (bench_compress.py's model) | {pixelcnn_bits:.4f} | "
-        f"NLL {nll:.4f} | |",
+        pixelcnn_row,
         f"| bz2 -9 | {bz2_bits:.4f} | | |",
         "",
         "Target: the coded part within 1% of the -ELBO (the header and the initial bits are "
