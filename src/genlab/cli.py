@@ -206,7 +206,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from genlab.compress import compress_file
 
     report = compress_file(Path(args.run), Path(args.input), Path(args.output))
-    print(report if isinstance(report, str) else f"wrote {args.output}")
+    print(report)
     return 0
 
 

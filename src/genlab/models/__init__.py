@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 # One package per family; each registers its models with @register.
-_FAMILIES = ("histogram", "gmm", "flows", "autoregressive", "gan", "diffusion", "rbm")
+_FAMILIES = ("histogram", "gmm", "flows", "autoregressive", "gan", "diffusion", "vae", "rbm")
 
 for _family in _FAMILIES:
     importlib.import_module(f"genlab.models.{_family}")
