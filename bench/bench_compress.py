@@ -36,8 +36,8 @@ from genlab.compress import compress, decompress
 from genlab.data import load_data
 from genlab.models.autoregressive import AutoregressiveMixture, AutoregressiveModel
 from genlab.registry import create
+from genlab.train import fit
 from genlab.train.checkpoint import load, save_model
-from genlab.train.trainer import fit
 
 
 def codec_sizes(pixels: np.ndarray) -> dict[str, int]:
