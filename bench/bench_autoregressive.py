@@ -35,8 +35,8 @@ from genlab.data import load_data
 from genlab.models.autoregressive import AutoregressiveMixture
 from genlab.recipes import train_settings
 from genlab.registry import available, create
+from genlab.train import fit
 from genlab.train.checkpoint import save_model
-from genlab.train.trainer import fit
 
 LN2 = math.log(2.0)
 
