@@ -39,7 +39,7 @@ from genlab.base import GenerativeModel, Objective
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.gan import losses
-from genlab.models.gan.layers import Discriminator
+from genlab.models.gan.layers import Discriminator, pack_samples
 from genlab.models.gan.rejection import rejection_sample
 from genlab.settings import Annotated, Setting
 
@@ -94,6 +94,8 @@ class GANModel(GenerativeModel):
 
     has_exact_likelihood = False
     has_likelihood_bound = False
+    #: ``encode(x)``: the discriminator's penultimate features.
+    has_encoder = True
 
     generator: nn.Module
     discriminator: nn.Module
@@ -237,6 +239,13 @@ class GANModel(GenerativeModel):
             return self.to_data_space(v)
         z = self.noise(n, generator=generator, truncation=truncation)
         return self.to_data_space(self.generator(z, y))
+
+    def _encode(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """The discriminator's penultimate features ``phi(x)`` ``(n, k)``, before minibatch
+        discrimination and the output layer. With packing each sample fills its own pack
+        (``pack`` copies), so its features depend on it alone."""
+        v = self.to_model_space(x).repeat_interleave(self.pack, dim=0)  # (n * pack, ...)
+        return self.discriminator.features(pack_samples(v, self.pack))  # (n, k)
 
     # ------------------------------------------------------------------ the two players
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
