@@ -29,9 +29,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -290,3 +292,34 @@ def plot_probe(result: ProbeResult, out: Any, *, train_size: int | None = None,
     ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, out)
+
+
+def probe_run(run_dir: Any, *, labels: Sequence[int | None] = DEFAULT_LABELS, draws: int = 10,
+              seed: int = 0, out: Any = None, **options: Any) -> tuple[ProbeResult, list[Any]]:
+    """``genlab probe``: probe the model of a run folder on its data set's train and test
+    splits, and write ``probe.md``, ``probe.json`` and ``probe.png`` into ``out`` (default
+    ``RUN/probe``).
+
+    Returns:
+        The result and the paths written.
+    """
+    from genlab.runs import run_data
+    from genlab.train.checkpoint import atomic_write_text, load
+
+    run_dir = Path(run_dir)
+    model = load(run_dir)
+    train, test = run_data(run_dir, "train"), run_data(run_dir, "test")
+    result = probe(model, train, test, labels=labels, draws=draws, seed=seed, **options)
+    out = run_dir / "probe" if out is None else Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"run": str(run_dir), "data": train.name, "options": options,
+                **result.to_dict()}
+    head = (f"Linear probe of {run_dir} ({train.name}: {len(train)} training, {len(test)} "
+            f"test examples), test accuracy, mean ± std over {draws} draws of the labels.\n\n")
+    written = [
+        atomic_write_text(out / "probe.md", head + result.markdown() + "\n"),
+        atomic_write_text(out / "probe.json", json.dumps(document, indent=2) + "\n"),
+        plot_probe(result, out / "probe.png", train_size=len(train),
+                   num_classes=train.num_classes),
+    ]
+    return result, written
