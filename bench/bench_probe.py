@@ -75,7 +75,7 @@ def write_results(doc: dict[str, Any], out: Path) -> None:
     lines = [
         "# Linear probe on frozen features (digits)",
         "",
-        "Written by `bench/bench_probe.py`. Test accuracy on the digits test split (297 "
+        f"Written by `{doc['command'].strip()}`. Test accuracy on the digits test split (297 "
         f"images) of a logistic regression on standardised frozen features, mean ± std over "
         f"{doc['draws']} seeded draws of the labelled subset (the same subsets in every row; "
         "'all' is one fit). Every family is trained without labels with its digits recipe "
@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "labels_per_class": ["all" if k is None else str(k) for k in DEFAULT_LABELS],
         "draws": args.draws, "seed": args.seed, "scale": args.scale, "rows": [],
+        "command": "python bench/bench_probe.py " + " ".join(sys.argv[1:] if argv is None
+                                                             else argv),
         "notes": NOTES,
     }
     base = probe(None, train, test, labels=DEFAULT_LABELS, draws=args.draws, seed=args.seed)
