@@ -136,3 +136,15 @@ def test_genlab_probe_writes_table_json_and_plot(tmp_path, capsys):
     assert len(document["scores"]["made"]["1"]["accuracies"]) == 2
     assert (tmp_path / "probe" / "probe.png").stat().st_size > 0
     assert main(["probe", str(tmp_path / "run"), "--labels", "ten"]) == 2
+
+
+def test_compare_report_has_a_probe_column_for_models_with_an_encoder():
+    from genlab.report import _probe_column
+    from genlab.report.evaluate import format_table
+
+    train, test = separable(200, seed=0), separable(200, seed=1)
+    row = _probe_column(Rotation(event_shape=(DIM,)), train, test, seed=0)
+    assert row == {"probe_10": 1.0}
+    assert _probe_column(create("gaussian", event_shape=(DIM,)), train, test, seed=0) == {}
+    assert _probe_column(Rotation(event_shape=(DIM,)), Dataset(x=train.x), test, seed=0) == {}
+    assert "probe (10/class)" in format_table([{"model": "rotation", **row}])
