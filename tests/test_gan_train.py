@@ -147,7 +147,7 @@ def test_callback_warns_when_discriminator_wins(tmp_path: Path):
     assert (tmp_path / "training_report.png").is_file()
 
     # The same report, and the snapshots in a row, drawn again from the run folder alone.
-    assert set(GAN.figures()) == {"training"}
+    assert set(GAN.figures()) == {"training", "interpolation"}
     written = model.plot("training", tmp_path, tmp_path / "figs" / "gan.png")
     assert written == [tmp_path / "figs" / "gan.png", tmp_path / "figs" / "gan-samples.png"]
     assert all(p.is_file() and p.stat().st_size > 0 for p in written)

@@ -1,4 +1,4 @@
-"""The ``genlab`` command line: train, sample, eval, compare, demo and family tools.
+"""The ``genlab`` command line: train, sample, eval, compare, demo, probe and family tools.
 
 Every command fails with one line on standard error and exit code 2 on bad input; nothing on
 disk is left half-written (all files go through a temporary name and a rename).
@@ -202,6 +202,17 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from genlab.probe import parse_labels, probe_run
+
+    result, written = probe_run(args.run, labels=parse_labels(args.labels), draws=args.draws,
+                                seed=args.seed, out=args.out, **parse_params(args.option))
+    print(result.markdown())
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     from genlab.compress import compress_file
 
@@ -337,6 +348,16 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny training budgets, a first look")
     p.add_argument("--list", action="store_true", help="list the figures and their slides")
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("probe", help="linear classifier on a run's frozen features, few labels")
+    p.add_argument("run")
+    p.add_argument("--labels", default="1,10,100,all", help="labels per class, e.g. 1,10,all")
+    p.add_argument("--draws", type=_positive_int, default=10, help="labelled subsets per budget")
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--out", help="folder for probe.md/.json/.png (default: RUN/probe)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="an encoding option of the family, e.g. t=5 (diffusion)")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("compress",
                        help="losslessly compress a .npy of discrete data with a trained model")

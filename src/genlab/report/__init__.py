@@ -106,6 +106,7 @@ def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
             row = evaluate(model, test, train=train, n_samples=len(test) if quick else 2000,
                            seed=seed)
             row["train_seconds"] = round(seconds, 2)
+            row.update(_probe_column(model, train, test, seed))
             rows.append(row)
             figs.extend(_figures(model, dataset, run_dir, fig_dir, seed))
             print(f"[{dataset}] {name}: " + ", ".join(
@@ -119,6 +120,23 @@ def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
     return ckpt.atomic_write_text(out / "report.md", _markdown(all_rows, all_figs, out, intro))
 
 
+#: Draws of the labelled subset behind the report's probe column (``genlab probe`` uses 10).
+PROBE_DRAWS = 3
+
+
+def _probe_column(model, train, test, seed: int) -> dict[str, float]:
+    """``probe_10``: linear-probe test accuracy of the frozen features with 10 labels per
+    class, mean of ``PROBE_DRAWS`` draws; empty for models without an encoder, conditional
+    models (their features see the label) and unlabelled data."""
+    from genlab.probe import probe
+
+    if not model.has_encoder or model.conditional or train.y is None or test.y is None:
+        return {}
+    result = probe(model, train, test, labels=[10], draws=PROBE_DRAWS, seed=seed,
+                   baselines=False, name="model")
+    return {"probe_10": result.scores["model"]["10"].mean}
+
+
 #: Test points the quick demo scores on (the full comparison uses the whole test split).
 QUICK_TEST = 500
 
@@ -126,7 +144,10 @@ _INTRO = ("Each family trained on the same split, scored on the same held-out te
           "NLL and bits/dim are exact where the family allows, '≤' marks a variational bound "
           "(diffusion), '—' a family without likelihood (GAN). Sample metrics compare 2,000 "
           "samples (or the whole test split) with held-out data; memorization near 1 means "
-          "samples are no closer to training points than held-out data are.")
+          "samples are no closer to training points than held-out data are. 'probe' is the "
+          "test accuracy of a logistic regression on the model's frozen features given 10 "
+          f"labels per class (mean of {PROBE_DRAWS} draws; `genlab probe RUN` gives the whole "
+          "table beside raw pixels).")
 _QUICK = (" This is the quick first look (genlab demo): short training budgets, one model per "
           f"family, scored on the first {QUICK_TEST} test points with as many samples; "
           "genlab demo --full trains every model with its full defaults.")

@@ -91,6 +91,7 @@ COLUMNS = [
     ("memorization_ratio", "memorization", "{:.2f}"),
     ("frechet_distance", "Frechet", "{:.2f}"),
     ("class_accuracy", "class acc.", "{:.2f}"),
+    ("probe_10", "probe (10/class)", "{:.2f}"),
     ("train_seconds", "train s", "{:.1f}"),
 ]
 

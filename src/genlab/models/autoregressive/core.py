@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from genlab.base import GenerativeModel
-from genlab.errors import ConfigError, DataError, ShapeError
+from genlab.errors import ConfigError, DataError, NoRepresentation, ShapeError
 from genlab.models.autoregressive.heads import CategoricalHead, MixtureGaussianHead
 from genlab.settings import Annotated, Setting
 
@@ -115,6 +115,15 @@ class AutoregressiveModel(GenerativeModel):
     def network(self, features: Tensor, y: Tensor | None) -> Tensor:
         """Parameters ``(n, D, P)`` of every factor; row ``d`` sees positions before ``d``."""
         raise NotImplementedError
+
+    def hidden_state(self, features: Tensor, y: Tensor | None) -> Tensor:
+        """The network's last hidden features, pooled to one vector ``(n, k)`` per sample:
+        what :meth:`encode` returns. Families with ``has_encoder = True`` implement it."""
+        raise NoRepresentation(f"{type(self).__name__} has no learned representation.")
+
+    def _encode(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """The hidden state of the network reading the whole of ``x`` (:meth:`hidden_state`)."""
+        return self.hidden_state(self.features(self._flat(x)), y)  # (n, k)
 
     def init_state(self, n: int, y: Tensor | None) -> State:
         """Sampling state before the first step (default: just the labels)."""

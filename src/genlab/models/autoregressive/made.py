@@ -86,6 +86,8 @@ class MADE(AutoregressiveModel):
         torch.Size([5, 3])
     """
 
+    has_encoder: ClassVar[bool] = True
+
     recipes: ClassVar[dict[str, Recipe]] = {
         "points": Recipe(
             params={"width": 128, "depth": 2, "components": 8},
@@ -156,16 +158,21 @@ class MADE(AutoregressiveModel):
     def features(self, x: Tensor) -> Tensor:
         return encode_values(x, self.encoding, self.num_levels)  # (n, D, E)
 
-    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
-        n = features.shape[0]
-        e = features.reshape(n, -1)  # (n, D*E), position-major
-        h = e
+    def hidden_state(self, features: Tensor, y: Tensor | None) -> Tensor:
+        """The last hidden layer ``(n, width)``: each unit sees the positions below its
+        degree, and together they see every position but the last."""
+        h = features.reshape(features.shape[0], -1)  # (n, D*E), position-major
         for i, layer in enumerate(self.hidden):
             h = layer(h)
             if y is not None:
                 h = h + self.label_hidden[i](y)
             h = self.dropout(torch.relu(h))
-        theta = self.output(h)  # (n, D*P)
+        return h  # (n, width)
+
+    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
+        n = features.shape[0]
+        e = features.reshape(n, -1)  # (n, D*E), position-major
+        theta = self.output(self.hidden_state(features, y))  # (n, D*P)
         if self.direct is not None:
             theta = theta + self.direct(e)
         if y is not None:

@@ -129,6 +129,8 @@ class PixelCNN(AutoregressiveModel):
         torch.Size([2, 1, 4, 4])
     """
 
+    has_encoder: ClassVar[bool] = True
+
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
             params={"width": 64, "depth": 4, "kernel_size": 5, "gated": True,
@@ -198,7 +200,15 @@ class PixelCNN(AutoregressiveModel):
     def features(self, x: Tensor) -> Tensor:
         return encode_values(x, self.encoding, self.num_levels)  # (n, D, E)
 
-    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
+    def hidden_state(self, features: Tensor, y: Tensor | None) -> Tensor:
+        """The last hidden feature map ``(n, F, h, w)`` averaged over each quadrant of the
+        image: ``(n, 4 F)``. Pixel ``(i, j)``'s features see the pixels before it in raster
+        order, so the lower quadrants carry most of the image."""
+        h = F.elu(self.out_hidden(F.elu(self._trunk(features, y))))  # (n, F, h, w)
+        return F.adaptive_avg_pool2d(h, 2).reshape(h.shape[0], -1)  # (n, 4F)
+
+    def _trunk(self, features: Tensor, y: Tensor | None) -> Tensor:
+        """The masked stack on the input features: ``(n, F, h, w)``."""
         n, e = features.shape[0], features.shape[-1]
         c, hh, ww = self.event_shape
         # channel k's E features form the k-th contiguous channel block (its mask group)
@@ -216,9 +226,14 @@ class PixelCNN(AutoregressiveModel):
                 h = block(h)
                 if y is not None:
                     h = h + self.labels[i + 1](y)[:, :, None, None]
+        return h
+
+    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
+        n = features.shape[0]
+        c, hh, ww = self.event_shape
         # ELU rather than ReLU here: a narrow stack whose units all start negative would
         # otherwise pass no signal (and no gradient) at all.
-        h = self.out(F.elu(self.out_hidden(F.elu(h))))  # (n, c*P, h, w)
+        h = self.out(F.elu(self.out_hidden(F.elu(self._trunk(features, y)))))  # (n, c*P, h, w)
         p = self.head.num_params
         h = h.reshape(n, c, p, hh, ww).permute(0, 1, 3, 4, 2)  # (n, c, h, w, P)
         return h.reshape(n, self.event_dim, p)  # (n, D, P)

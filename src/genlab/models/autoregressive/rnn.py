@@ -56,6 +56,8 @@ class RNN(AutoregressiveModel):
         torch.Size([2, 4])
     """
 
+    has_encoder: ClassVar[bool] = True
+
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
             params={"width": 256, "cell": "gru", "dropout": 0.2},
@@ -114,12 +116,22 @@ class RNN(AutoregressiveModel):
             u = u + self.label(y)[:, None, :]
         return u
 
-    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
+    def _run(self, features: Tensor, y: Tensor | None) -> Tensor:
+        """The top layer's states ``(n, D, H)`` in sampling order; step t has read
+        ``x_{o_<t}``."""
         n = features.shape[0]
         seq = features[:, self.order]  # (n, D, E) in sampling order
         start = self.start.expand(n, 1, -1)  # (n, 1, E)
         prev = torch.cat([start, seq[:, :-1]], dim=1)  # (n, D, E): input t is x_{o_{t-1}}
-        out, _ = self.rnn(self._inputs(prev, 0, y))  # (n, D, H)
+        return self.rnn(self._inputs(prev, 0, y))[0]  # (n, D, H)
+
+    def hidden_state(self, features: Tensor, y: Tensor | None) -> Tensor:
+        """The final state of the top layer ``(n, width)``, after reading every dimension
+        but the last in the order (the one it predicts)."""
+        return self._run(features, y)[:, -1]  # (n, H)
+
+    def network(self, features: Tensor, y: Tensor | None) -> Tensor:
+        out = self._run(features, y)  # (n, D, H)
         params = self.output(self.dropout(out))  # (n, D, P) in sampling order
         return params[:, self.rank]  # (n, D, P) back in position order
 

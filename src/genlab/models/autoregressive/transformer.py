@@ -106,6 +106,8 @@ class Transformer(AutoregressiveModel):
         True
     """
 
+    has_encoder: ClassVar[bool] = True
+
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
             params={"width": 96, "heads": 4, "depth": 3, "dropout": 0.2},
@@ -165,12 +167,21 @@ class Transformer(AutoregressiveModel):
             h = h + self.label(y)[:, None, :]
         return h
 
-    def _run(self, prev: Tensor, y: Tensor | None) -> Tensor:
-        """Parameters ``(n, T, P)`` for steps ``0..T-1`` from shifted tokens ``(n, T, d)``."""
+    def _last_layer(self, prev: Tensor, y: Tensor | None) -> Tensor:
+        """Normalised last-layer states ``(n, T, d)`` from shifted tokens ``(n, T, d)``."""
         h = self._tokens(prev, 0, y)
         for block in self.blocks:
             h = block(h)
-        return self.output(self.ln_f(h))
+        return self.ln_f(h)
+
+    def _run(self, prev: Tensor, y: Tensor | None) -> Tensor:
+        """Parameters ``(n, T, P)`` for steps ``0..T-1`` from shifted tokens ``(n, T, d)``."""
+        return self.output(self._last_layer(prev, y))
+
+    def hidden_state(self, features: Tensor, y: Tensor | None) -> Tensor:
+        """The last layer's states averaged over the D steps: ``(n, width)``."""
+        seq = features[:, self.order]  # (n, D, d) in sampling order
+        return self._last_layer(self._shifted(seq[:, :-1]), y).mean(1)  # (n, d)
 
     def _shifted(self, seq: Tensor) -> Tensor:
         """Prepend the start token: ``(n, T, d) -> (n, T + 1, d)``."""

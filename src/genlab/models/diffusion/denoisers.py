@@ -90,11 +90,16 @@ class MLPDenoiser(nn.Module):
         self.blocks = nn.ModuleList(ResidualMLPBlock(width, width) for _ in range(depth))
         self.out = nn.Linear(width, dim)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """The residual stream after the last block: ``(n, width)``."""
         emb = self.embed(t, y)  # (n, width)
         h = self.inp(x.reshape(x.shape[0], -1))  # (n, width)
         for block in self.blocks:
             h = block(h, emb)
+        return h
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.features(x, t, y)  # (n, width)
         # No normalisation on the residual stream: it carries x linearly, so the output can
         # follow x_t far into the tails (eps ~ x_t at high noise) instead of saturating.
         return self.out(h).reshape(x.shape)  # (n, *event_shape)
@@ -231,8 +236,14 @@ class UNetDenoiser(nn.Module):
         self.out_norm = nn.GroupNorm(_groups(c_now), c_now)
         self.out = nn.Conv2d(c_now, c, 3, padding=1)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        emb = self.embed(t, y)  # (n, 4 width)
+    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """The bottleneck (after the middle block), flattened: ``(n, C * h' * w')`` with C
+        the last level's channels and ``h' x w'`` the lowest resolution."""
+        h = self._down(x, self.embed(t, y))[0]  # (n, C, h', w')
+        return h.reshape(h.shape[0], -1)
+
+    def _down(self, x: Tensor, emb: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The way down and the middle block: the bottleneck and the skip features."""
         h = self.inp(x)  # (n, width, h, w)
         skips = [h]
         for layer in self.down:
@@ -244,7 +255,11 @@ class UNetDenoiser(nn.Module):
             else:  # downsampling
                 h = layer(h)
                 skips.append(h)
-        h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
+        return self.mid[2](self.mid[1](self.mid[0](h, emb)), emb), skips
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        emb = self.embed(t, y)  # (n, 4 width)
+        h, skips = self._down(x, emb)
         for layer in self.up:
             if isinstance(layer, ResBlock):
                 h = layer(torch.cat([h, skips.pop()], dim=1), emb)

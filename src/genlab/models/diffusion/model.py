@@ -83,6 +83,8 @@ class DiffusionModel(GenerativeModel):
 
     has_exact_likelihood: ClassVar[bool] = False
     has_likelihood_bound: ClassVar[bool] = True
+    #: ``encode(x, t=...)``: the denoiser's features of x at noise step t.
+    has_encoder: ClassVar[bool] = True
 
     # Demo settings. v-prediction never divides by sqrt(alpha_bar) to get x0 (eps does: 1/0.006
     # at t = T), so few-step samplers are less sensitive to network errors at high noise; T is
@@ -296,6 +298,25 @@ class DiffusionModel(GenerativeModel):
         """The bound in nats per dimension, with the diffusion sum estimated from
         ``VALIDATION_STRATA`` steps (one per stratum, unbiased) instead of all T - 1."""
         return -self._log_prob_bound(x, y, strata=VALIDATION_STRATA) / self.event_dim
+
+    def _encode(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        *,
+        t: Annotated[int | None, Setting(
+            "noise step whose denoiser features encode x (None: T // 10)", ge=0)] = None,
+    ) -> Tensor:
+        """Denoiser features at step ``t`` of the noise-free ``x_t = sqrt(alpha_bar_t) x_0``
+        (the mean of ``q(x_t | x_0)``: deterministic): the UNet's bottleneck, flattened, or
+        the MLP's last residual stream, ``(n, k)``."""
+        steps = self.schedule.num_timesteps
+        t = steps // 10 if t is None else t
+        if t >= steps:
+            raise ConfigError(f"Expected t in [0, {steps - 1}], but found {t}.")
+        x_t = math.sqrt(self.schedule.alpha_bar_at(t)) * self.to_working(x)
+        t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        return self.net.features(x_t, t_batch, y)  # (n, k)
 
     # ------------------------------------------------------------------ sampling
     def _sample(

@@ -252,6 +252,36 @@ class Flow(GenerativeModel):
             x = (x + 0.5) / self.num_levels
         return self.transform.inverse(x, self.context(y)).reshape(x.shape[0], -1)
 
+    def interpolate(self, x0: Tensor, x1: Tensor, steps: int = 8,
+                    y: Tensor | int | None = None) -> Tensor:
+        """Data-space paths between ``x0`` and ``x1`` ``(n, *event_shape)`` through the latent
+        space: ``z_i = f^-1(x_i)``, a spherical path between them (the base is Gaussian,
+        :func:`~genlab.viz.interpolation.slerp`), pushed forward by ``f`` (and quantized for
+        discrete data). The ends give back ``x0`` and ``x1``.
+
+        Returns:
+            Shape ``(n, steps, *event_shape)``.
+        """
+        from genlab.viz.interpolation import slerp
+
+        x0, _ = self._check_x(x0)
+        x1, _ = self._check_x(x1)
+        n = x0.shape[0]
+        y = self._check_y(y, n)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                z0, z1 = (self._encode(x, y).reshape(n, *self.event_shape) for x in (x0, x1))
+                path = slerp(z0, z1, steps).reshape(n * steps, *self.event_shape)
+                context = self.context(None if y is None else y.repeat_interleave(steps))
+                x = self.transform.forward(path, context)
+        finally:
+            self.train(was_training)
+        if self.num_levels is not None:
+            x = quantize(x, self.num_levels)
+        return x.reshape(n, steps, *self.event_shape)
+
     @torch.no_grad()
     def initialize(self, data: Any, *, batch: int = 1024) -> None:
         """Data-dependent initialisation of every ActNorm: one inverse pass over a batch.
@@ -285,13 +315,18 @@ class Flow(GenerativeModel):
             "layer, before and after training",
             "sampling": "base samples z pushed through the flow layer by layer to data, "
             "before and after training",
+            "interpolation": "test points' latents z = f^-1(x) joined by spherical paths "
+            "and pushed forward: one strip per pair",
         }
 
     def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
-        """Draw ``stages`` or ``sampling`` (:mod:`genlab.viz.flows`) of the run in ``run_dir``."""
+        """Draw ``stages``, ``sampling`` (:mod:`genlab.viz.flows`) or ``interpolation``
+        (:mod:`genlab.viz.interpolation`) of the run in ``run_dir``."""
         from genlab.viz.flows import plot_flow_sampling, plot_flow_stages
+        from genlab.viz.interpolation import plot_data_interpolation
 
-        drawers = {"stages": plot_flow_stages, "sampling": plot_flow_sampling}
+        drawers = {"stages": plot_flow_stages, "sampling": plot_flow_sampling,
+                   "interpolation": lambda run, png: plot_data_interpolation(self, run, png)}
         if kind not in drawers:
             return super().plot(kind, run_dir, out)
         return [drawers[kind](run_dir, out)]

@@ -39,7 +39,7 @@ from genlab.base import GenerativeModel, Objective
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.gan import losses
-from genlab.models.gan.layers import Discriminator
+from genlab.models.gan.layers import Discriminator, pack_samples
 from genlab.models.gan.rejection import rejection_sample
 from genlab.settings import Annotated, Setting
 
@@ -94,6 +94,8 @@ class GANModel(GenerativeModel):
 
     has_exact_likelihood = False
     has_likelihood_bound = False
+    #: ``encode(x)``: the discriminator's penultimate features.
+    has_encoder = True
 
     generator: nn.Module
     discriminator: nn.Module
@@ -238,6 +240,38 @@ class GANModel(GenerativeModel):
         z = self.noise(n, generator=generator, truncation=truncation)
         return self.to_data_space(self.generator(z, y))
 
+    def _encode(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """The discriminator's penultimate features ``phi(x)`` ``(n, k)``, before minibatch
+        discrimination and the output layer. With packing each sample fills its own pack
+        (``pack`` copies), so its features depend on it alone."""
+        v = self.to_model_space(x).repeat_interleave(self.pack, dim=0)  # (n * pack, ...)
+        return self.discriminator.features(pack_samples(v, self.pack))  # (n, k)
+
+    def interpolate_latent(self, n: int, steps: int = 8, y: Tensor | int | None = None, *,
+                           generator: torch.Generator | None = None) -> Tensor:
+        """``n`` paths ``G(z(s), y)`` in data space between pairs of noise draws ``z0, z1 ~
+        N(0, I)``, spherical (:func:`~genlab.viz.interpolation.slerp`: the straight line
+        would pass through latents far less typical than its ends).
+
+        Returns:
+            Shape ``(n, steps, *event_shape)``.
+        """
+        from genlab.viz.interpolation import slerp
+
+        n = self._check_n(n)
+        y = self._check_y(y, n)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                z = self.noise(2 * n, generator=generator)
+                path = slerp(z[:n], z[n:], steps).reshape(n * steps, self.latent_size)
+                labels = None if y is None else y.repeat_interleave(steps)
+                x = self.to_data_space(self.generator(path, labels))
+        finally:
+            self.train(was_training)
+        return x.reshape(n, steps, *self.event_shape)
+
     # ------------------------------------------------------------------ the two players
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Discriminator outputs (logits, or critic scores) on data-space ``x``.
@@ -365,11 +399,14 @@ class GANModel(GenerativeModel):
         """The GAN training report: losses, mean D(x) and D(G(z)), gradient norms and mode
         coverage against the step, and the sample snapshots of the diagnostics."""
         return {"training": "losses, mean D(x) and D(G(z)), gradient norms, mode coverage "
-                            "and sample snapshots against the training step"}
+                            "and sample snapshots against the training step",
+                "interpolation": "G along spherical paths between pairs of noise draws z: "
+                                 "one strip per pair"}
 
     def plot(self, kind: str, run_dir: Path, out: Path) -> list[Path]:
-        """Draw ``"training"``: the report of ``run_dir/metrics.jsonl`` into ``out`` and, if
-        the run saved sample snapshots, a row of them into ``<out stem>-samples.png``.
+        """Draw ``"interpolation"`` (:mod:`genlab.viz.interpolation`), or ``"training"``: the
+        report of ``run_dir/metrics.jsonl`` into ``out`` and, if the run saved sample
+        snapshots, a row of them into ``<out stem>-samples.png``.
 
         Returns:
             The paths written.
@@ -377,6 +414,18 @@ class GANModel(GenerativeModel):
         Raises:
             DataError: the run has no readable ``metrics.jsonl``.
         """
+        if kind == "interpolation":
+            from genlab.viz.interpolation import ROWS, STEPS, plot_interpolation
+
+            y = torch.arange(ROWS) % self.num_classes if self.conditional else None
+            paths = self.interpolate_latent(ROWS, STEPS, y,
+                                            generator=torch.Generator().manual_seed(0))
+            data = None
+            if self.event_shape == (2,):
+                from genlab.runs import run_data
+
+                data = run_data(run_dir, "test").x
+            return [plot_interpolation(paths.cpu(), out, num_levels=self.num_levels, data=data)]
         if kind != "training":
             return super().plot(kind, run_dir, out)
         from genlab.viz.curves import read_metrics
