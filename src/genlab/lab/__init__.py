@@ -28,4 +28,6 @@ def serve(root: str | Path = "runs", *, host: str = "127.0.0.1", port: int = 876
     app = create_app(root)
     print(f"genlab lab: http://{host}:{port}/  (runs folder: {Path(root).resolve()})",
           flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Event streams end when their training does; the trainings stop (with a checkpoint)
+    # once the open streams have had a few seconds to close.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -56,14 +56,15 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Every run folder under ``root`` (hidden folders skipped), sorted by path."""
+    """Every run folder under ``root`` (hidden folders skipped), sorted by path: those with a
+    ``config.json``, and those the lab started that ended before their first checkpoint."""
     root = root.resolve()
     found = []
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         depth = len(here.relative_to(root).parts)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < MAX_DEPTH else []
-        if ckpt.CONFIG_FILE in files and here != root:
+        if (ckpt.CONFIG_FILE in files or LAB_FILE in files) and here != root:
             found.append(here)
     return sorted(found)
 
@@ -100,8 +101,8 @@ def run_row(root: Path, run: Path) -> dict[str, Any]:
     """One row of the runs table: names, progress, state and comparison metrics."""
     config = read_json(run / ckpt.CONFIG_FILE)
     lab = read_json(run / LAB_FILE)
-    model = str(config.get("model", "?"))
-    data = (config.get("data") or {}).get("name", "?")
+    model = str(config.get("model") or lab.get("model") or "?")
+    data = (config.get("data") or {}).get("name") or lab.get("data") or "?"
     metrics = read_json(run / "eval.json") or _compare_row(run, model)
     steps = (lab.get("train") or {}).get("steps")
     state = lab.get("state") or "done"
@@ -118,7 +119,7 @@ def run_row(root: Path, run: Path) -> dict[str, Any]:
         "conditional": (config.get("config") or {}).get("num_classes") is not None,
         "num_classes": (config.get("config") or {}).get("num_classes"),
         "points": list((config.get("config") or {}).get("event_shape") or []) == [2],
-        "modified": (run / ckpt.CONFIG_FILE).stat().st_mtime,
+        "modified": run.stat().st_mtime,
         "from": "lab" if lab else "cli",
     }
     for key in METRICS:

@@ -33,8 +33,9 @@ def running_lab(root: str | Path, *, host: str = "127.0.0.1", port: int | None =
     from genlab.lab.app import create_app
 
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(create_app(root, warm=warm), host=host, port=port,
-                                           log_level="warning", lifespan="on"))
+    app = create_app(root, warm=warm)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           lifespan="on", timeout_graceful_shutdown=3))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -45,5 +46,6 @@ def running_lab(root: str | Path, *, host: str = "127.0.0.1", port: int | None =
     try:
         yield f"http://{host}:{port}"
     finally:
+        app.state.lab.close()  # trainings end first, so the pages' event streams end too
         server.should_exit = True
         thread.join(timeout)

@@ -35,8 +35,10 @@ PROGRESS_EVERY = 0.1
 PICTURE_EVERY = 0.2
 #: Largest fraction of the training time spent on pictures.
 PICTURE_SHARE = 0.05
-#: Loss points per run sent to the page (one every steps // this).
+#: Loss points per run sent to the page: one every steps // CURVE_POINTS steps, at least
+#: one every CURVE_EVERY_MAX steps (so the curve starts at once).
 CURVE_POINTS = 1000
+CURVE_EVERY_MAX = 10
 
 
 class Channel:
@@ -93,7 +95,7 @@ class LabCallback(Callback):
         self.next_picture = 0.0
 
     def on_train_start(self, trainer: Any) -> None:
-        self.every = max(1, trainer.config.steps // CURVE_POINTS)
+        self.every = min(CURVE_EVERY_MAX, max(1, trainer.config.steps // CURVE_POINTS))
         if self.job.get("resume") and self.job.get("reset_stop"):
             trainer.stopped_early = False  # stopped from the page, not by early stopping
         self.status("running", trainer)

@@ -1,0 +1,185 @@
+"""The lab's server without a browser: its API, what it refuses, and workers that fail."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genlab.lab.requests import MAX_UPLOAD
+from genlab.lab.server import running_lab
+
+TINY = {"model": "realnvp", "params": {"transforms": 2, "width": 8, "depth": 1},
+        "data": {"name": "moons"}, "bounds": [-3, 3, -3, 3]}
+
+
+def call(url: str, body: bytes | dict | None = None, content_type: str = "application/json",
+         headers: dict | None = None) -> tuple[int, object]:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    request = urllib.request.Request(url, data=data, headers={
+        "Content-Type": content_type, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def raw_get(url: str, path: str) -> int:
+    """Status of GET ``path`` sent as is (urllib would normalise the ``..``)."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", path)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def follow(url: str, job_id: str, until=("done", "stopped", "error"), timeout=120.0):
+    """Read the job's event stream until its status is in ``until``; returns the updates."""
+    updates = []
+    deadline = time.monotonic() + timeout
+    with urllib.request.urlopen(f"{url}/api/jobs/{job_id}/events", timeout=timeout) as stream:
+        for line in stream:
+            if line.startswith(b"data:"):
+                updates.append(json.loads(line[5:]))
+                if updates[-1]["status"] in until:
+                    return updates
+            assert time.monotonic() < deadline, "the job did not reach its state in time"
+    return updates
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.json").write_text("{}")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    with running_lab(root) as url:
+        yield url, root
+
+
+def test_models_are_the_registry_declarations(lab):
+    from genlab.registry import get
+
+    url, _ = lab
+    status, models = call(f"{url}/api/models")
+    assert status == 200
+    realnvp = next(m for m in models if m["name"] == "realnvp")
+    assert [s["name"] for s in realnvp["settings"]] == list(get("realnvp").settings())
+    assert {"steps", "batch_size", "lr"} <= {s["name"] for s in realnvp["train"]}
+    assert "pixelcnn" not in {m["name"] for m in models}  # no recipe for 2-D points
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"model": "nope"}, "Expected one of"),
+    ({"params": {"width": 0}}, "Expected width to be an int >= 1, but found 0."),
+    ({"params": {"colour": 1}}, "but found 'colour'"),
+    ({"train": {"steps": -1}}, "Expected steps"),
+    ({"bounds": [1, 0, 0, 1]}, "Expected bounds"),
+    ({"data": {"name": "../../etc"}}, "Expected data to be one of"),
+    ({"data": {"points": [[0, 0]] * 10}}, "Expected between 50 and"),
+    ({"data": {"points": [[0, "x"]] * 60}}, "Expected points as a list"),
+])
+def test_bad_requests_are_refused_with_a_reason(lab, change, words):
+    url, _ = lab
+    status, answer = call(f"{url}/api/jobs", {**TINY, **change})
+    assert status == 400 and words in answer["error"]
+
+
+def test_paths_outside_the_runs_folder_are_refused(lab):
+    url, root = lab
+    assert raw_get(url, "/files/..%2f..%2f..%2fetc%2fpasswd") == 403
+    assert raw_get(url, "/files/escape/secret.json") == 403  # a link pointing out
+    assert raw_get(url, "/api/runs/metrics?run=..%2F..") == 403
+    assert raw_get(url, "/api/runs/metrics?run=%2Fetc") == 403
+    status, answer = call(f"{url}/api/runs/resume", {"run": "../x"})
+    assert status == 403 and "inside the runs folder" in answer["error"]
+    (root / "note.txt").write_text("inside")
+    assert raw_get(url, "/files/note.txt") == 200
+
+
+def test_another_origin_cannot_start_trainings(lab):
+    url, _ = lab
+    status, answer = call(f"{url}/api/jobs", TINY, headers={"Origin": "http://evil.example"})
+    assert status == 403 and "origin" in answer["error"]
+
+
+def test_uploads_have_size_and_type_limits(lab):
+    url, _ = lab
+    points = np.random.default_rng(0).normal(size=(60, 2))
+    csv = "x,y\n" + "\n".join(f"{a},{b}" for a, b in points)
+    status, answer = call(f"{url}/api/upload", csv.encode(), "text/csv")
+    assert status == 200 and np.allclose(answer["points"], points, atol=1e-4)
+    buffer = io.BytesIO()
+    np.save(buffer, points.astype(np.float32))
+    status, answer = call(f"{url}/api/upload", buffer.getvalue(), "application/octet-stream")
+    assert status == 200 and len(answer["points"]) == 60
+    status, answer = call(f"{url}/api/upload", b"0,0\n" * (MAX_UPLOAD // 4 + 1), "text/csv")
+    assert status == 413 and f"at most {MAX_UPLOAD} bytes" in answer["error"]
+    status, answer = call(f"{url}/api/upload", b"\x89PNG....", "image/png")
+    assert status == 400 and "Expected a CSV or .npy upload" in answer["error"]
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"a": 1}] * 60, dtype=object), allow_pickle=True)
+    status, answer = call(f"{url}/api/upload", pickled.getvalue(), "application/octet-stream")
+    assert status == 400 and ".npy" in answer["error"]  # never unpickled
+
+
+def test_a_crashing_worker_shows_its_error_and_the_server_stays_up(lab):
+    url, root = lab
+    status, job = call(f"{url}/api/jobs", {**TINY, "train": {"steps": 100000}})
+    assert status == 200
+    updates = follow(url, job["id"], until=("running",))
+    pid = json.loads((root / job["run"] / ".lock").read_text() or "0")
+    assert updates[-1]["status"] == "running" and pid > 0
+    os.kill(pid, signal.SIGKILL)
+    last = follow(url, job["id"])[-1]
+    assert last["status"] == "error" and "exit code -9" in last["error"]
+    status, _ = call(f"{url}/api/models")
+    assert status == 200
+    row = next(r for r in call(f"{url}/api/runs")[1]["runs"] if r["run"] == job["run"])
+    assert row["state"] == "error" and "exit code -9" in row["error"]
+
+
+def test_an_error_in_training_reaches_the_page(lab):
+    url, _ = lab
+    status, job = call(f"{url}/api/jobs", {**TINY, "train": {"steps": 50, "lr": 1e30}})
+    last = follow(url, job["id"])[-1]
+    # the loss, or the picture of the exploded flow, fails: a typed error, named
+    assert last["status"] == "error"
+    assert re.match(r"(TrainingError|DataError): Expected|(TrainingError): The", last["error"])
+
+
+def test_a_stopped_run_resumes_to_its_last_step(lab):
+    from genlab.viz.curves import read_metrics
+
+    url, root = lab
+    steps = 40000
+    status, job = call(f"{url}/api/jobs", {**TINY, "train": {"steps": steps}})
+    updates = follow(url, job["id"], until=("running",))
+    while updates[-1]["step"] < 20:
+        updates = follow(url, job["id"], until=("running",))
+        time.sleep(0.2)
+    call(f"{url}/api/jobs/{job['id']}/control", {"cmd": "stop"})
+    last = follow(url, job["id"])[-1]
+    assert last["status"] == "stopped"
+    run = Path(root) / job["run"]
+    stopped_at = read_metrics(run / "metrics.jsonl")[-1]["step"]
+    assert (run / "trainer_state.pt").is_file() and 0 < stopped_at < steps
+    status, again = call(f"{url}/api/runs/resume", {"run": job["run"]})
+    assert status == 200
+    updates = follow(url, again["id"], until=("running",))
+    assert updates[-1]["step"] >= stopped_at  # continues, does not start over
+    call(f"{url}/api/jobs/{again['id']}/control", {"cmd": "stop"})
+    assert follow(url, again["id"])[-1]["status"] == "stopped"
+    assert read_metrics(run / "metrics.jsonl")[-1]["step"] > stopped_at
