@@ -50,6 +50,8 @@ STATIC = Path(__file__).parent / "static"
 MAX_JSON = 2 << 20
 #: Files of the runs folder the browser may read.
 SERVED = (".html", ".png", ".json", ".jsonl", ".md", ".csv", ".txt")
+#: How much of a body over its limit is read (and dropped) before the refusal.
+DRAIN = 4
 #: Seconds between checks for news on an event stream.
 POLL_S = 0.05
 
@@ -59,15 +61,23 @@ class TooLarge(GenlabError):
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes ``limit`` bytes."""
+    """The body, refused once it passes ``limit`` bytes.
+
+    Past the limit the rest is read and dropped, up to ``DRAIN`` times the limit, so the
+    client hears the refusal instead of a reset connection; nothing past it is kept.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > DRAIN * limit:
         raise TooLarge(f"Expected at most {limit} bytes, but found {declared}.")
-    body = bytearray()
+    body, size = bytearray(), 0
     async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise TooLarge(f"Expected at most {limit} bytes, but found more.")
+        size += len(chunk)
+        if size <= limit:
+            body.extend(chunk)
+        elif size > DRAIN * limit:
+            break
+    if size > limit:
+        raise TooLarge(f"Expected at most {limit} bytes, but found {size}.")
     return bytes(body)
 
 
@@ -93,9 +103,8 @@ class Lab:
     def __init__(self, root: Path, *, warm: bool = True) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.jobs = Jobs(self.root)
+        self.jobs = Jobs(self.root, spare=warm)
         self.compares: dict[str, CompareJob] = {}
-        self.warm = warm
         self.samples: dict[tuple, bytes] = {}
         self.samples_lock = threading.Lock()
 
@@ -232,7 +241,8 @@ def create_app(root: str | Path, *, warm: bool = True) -> Starlette:
 
     Arguments:
         root: The runs folder (created if missing).
-        warm: Start a spare worker process at once, so the first training starts fast.
+        warm: Keep a spare worker process started, so a training starts without waiting for
+            torch to import (False: start each worker when its training starts).
     """
     lab = Lab(Path(root), warm=warm)
 
@@ -252,6 +262,9 @@ def create_app(root: str | Path, *, warm: bool = True) -> Starlette:
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
+
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)  # pages it serves (reports) ask for one
 
     async def models(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(checks.catalogue))
@@ -372,13 +385,13 @@ def create_app(root: str | Path, *, warm: bool = True) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
-        if lab.warm:
-            lab.jobs.warm()
+        lab.jobs.warm()
         yield
         await run_in_threadpool(lab.close)
 
     routes = [
         Route("/", index),
+        Route("/favicon.ico", favicon),
         Route("/api/models", guarded(models)),
         Route("/api/data/{name}", guarded(data_preview)),
         Route("/api/upload", guarded(upload), methods=["POST"]),

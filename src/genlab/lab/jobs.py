@@ -149,8 +149,9 @@ class Job:
 class Jobs:
     """Every training job of one lab server."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, spare: bool = True) -> None:
         self.root = root
+        self.keep_spare = spare
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
         self.spare: subprocess.Popen | None = None
@@ -159,7 +160,7 @@ class Jobs:
     def warm(self) -> None:
         """Start the spare worker now (it takes a few seconds to import torch)."""
         with self.lock:
-            if self.spare is None and not self.closed:
+            if self.spare is None and self.keep_spare and not self.closed:
                 self.spare = start_worker()
 
     def _take_worker(self) -> subprocess.Popen:

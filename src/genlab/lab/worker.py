@@ -201,7 +201,8 @@ def run_job(job: dict[str, Any], channel: Channel, commands: queue.Queue) -> Non
         model = create(job["model"], data=data, conditional=bool(job.get("conditional")),
                        **job.get("params", {}))
     lab = LabCallback(job, channel, commands, data.x)
-    channel.send({"event": "status", "status": "running", "step": 0})
+    if model.closed_form:  # one call, no steps: the trainer's events never come
+        channel.send({"event": "status", "status": "running", "step": 0, "steps": 0})
     settings = {"progress": False, **job.get("train", {})}
     model = fit(model, data, val_data=val, out=out, resume=bool(job.get("resume")),
                 callbacks=[lab], **settings)
@@ -244,6 +245,11 @@ def main() -> int:
     job = json.loads(line)
     commands: queue.Queue = queue.Queue()
     threading.Thread(target=read_commands, args=(sys.stdin, commands), daemon=True).start()
+    return serve_job(job, channel, commands)
+
+
+def serve_job(job: dict[str, Any], channel: Channel, commands: queue.Queue) -> int:
+    """Run the job; any failure becomes an ``error`` report (one line) and exit status 1."""
     try:
         run_job(job, channel, commands)
     except Exception as err:  # noqa: BLE001 - every failure is reported to the page
