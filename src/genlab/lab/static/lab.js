@@ -2,6 +2,9 @@
 import { initPlayground } from "./playground.js";
 import { initRuns, refreshRuns } from "./runs.js";
 import { api } from "./api.js";
+import { decodeBytes, drawHeatmap } from "./draw.js";
+
+window.labDraw = { decodeBytes, drawHeatmap };  // for benchmarks of the drawing itself
 
 function showTab(name) {
   for (const button of document.querySelectorAll("nav button")) {

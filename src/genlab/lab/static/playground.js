@@ -14,7 +14,7 @@ const TOY = ["moons", "circles", "8gaussians", "25gaussians", "ring8", "checkerb
 const state = {
   source: "moons", points: [], labels: null, numClasses: null, bounds: [-3, 3, -3, 3],
   models: [], job: null, events: null, curves: {}, picture: null,
-  pictures: 0, updates: 0, heatmapMs: [], status: "idle",
+  pictures: 0, updates: 0, heatmapMs: [], status: "idle", pressedAt: null, firstPictureMs: null,
 };
 window.lab = state;
 
@@ -110,6 +110,9 @@ function applyUpdate(update) {
   if (update.picture) {
     state.picture = update.picture;
     state.pictures += 1;
+    if (state.firstPictureMs === null && state.pressedAt) {
+      state.firstPictureMs = performance.now() - state.pressedAt;  // press to first picture
+    }
     $("main-canvas").dataset.pictures = state.pictures;
     drawMain();
     if (update.picture.stages) drawStages(update.picture.stages);
@@ -127,6 +130,7 @@ export function watch(job) {
   state.job = job;
   state.curves = {};
   state.picture = null;
+  state.firstPictureMs = null;
   if (job.bounds) state.bounds = job.bounds;
   $("error").hidden = true;
   $("eval").textContent = "";
