@@ -5,9 +5,9 @@ pickle crosses the boundary). The process imports genlab first and says ``{"even
 "ready"}``, so a spare one can wait for its job; then it reads the job (one line), trains with
 :func:`genlab.fit` into the job's run folder (the same folder the CLI writes) and reports:
 
-* ``progress``: the step and the losses since the last report (at most 10 per second);
+* ``progress``: the step and the losses since the last report (at most 5 per second);
 * ``picture``: heatmap, samples and the family's view (:mod:`genlab.lab.pictures`), only
-  while a page watches, and never more than 5% of the training time;
+  while a page watches, and never more than 3% of the training time;
 * ``status``: running, paused, evaluating; ``done`` (with the test metrics) or ``error``.
 
 Commands arrive on standard input while it trains: ``pause``, ``resume``, ``step`` (one step,
@@ -31,10 +31,10 @@ from typing import IO, Any
 from genlab.train.callbacks import Callback
 
 #: Seconds between progress reports and, at the least, between pictures.
-PROGRESS_EVERY = 0.1
-PICTURE_EVERY = 0.2
+PROGRESS_EVERY = 0.2
+PICTURE_EVERY = 0.25
 #: Largest fraction of the training time spent on pictures.
-PICTURE_SHARE = 0.05
+PICTURE_SHARE = 0.03
 #: Loss points per run sent to the page: one every steps // CURVE_POINTS steps, at least
 #: one every CURVE_EVERY_MAX steps (so the curve starts at once).
 CURVE_POINTS = 1000
@@ -234,9 +234,13 @@ def main() -> int:
     channel = Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    import genlab  # noqa: F401  (the slow imports happen before "ready")
+    # The slow imports (torch, matplotlib, scikit-learn) happen before "ready": a spare
+    # worker has them done when its job comes.
+    import genlab  # noqa: F401
     import genlab.lab.pictures  # noqa: F401
     import genlab.models  # noqa: F401
+    import genlab.report.evaluate  # noqa: F401
+    import genlab.viz.flows  # noqa: F401
 
     channel.send({"event": "ready", "pid": os.getpid()})
     line = sys.stdin.readline()
