@@ -28,9 +28,10 @@ from genlab.train import checkpoint as ckpt
 FINAL = ("done", "stopped", "error")
 
 
-def worker_command() -> list[str]:
-    """The command line of a worker process (this Python, this genlab)."""
-    return [sys.executable, "-m", "genlab.lab.worker"]
+def worker_command(spare: bool = True) -> list[str]:
+    """The command line of a worker process (this Python, this genlab); a spare one warms
+    up before it waits (:func:`genlab.lab.worker.warm_up`)."""
+    return [sys.executable, "-m", "genlab.lab.worker", *(() if spare else ("--cold",))]
 
 
 def worker_env() -> dict[str, str]:
@@ -42,9 +43,9 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def start_worker() -> subprocess.Popen:
+def start_worker(spare: bool = True) -> subprocess.Popen:
     """A worker process that imports genlab and waits for its job on standard input."""
-    return subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    return subprocess.Popen(worker_command(spare), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8",
                             env=worker_env(), bufsize=1)
 
@@ -65,6 +66,7 @@ class Job:
         self.steps = (spec.get("train") or {}).get("steps")
         self.error: str | None = None
         self.eval: dict[str, float] | None = None
+        self.overhead_s: float | None = None  # the worker's time on reports and pictures
         self.points: list[dict[str, float]] = []
         self.picture: dict[str, Any] | None = None
         self.picture_count = 0
@@ -83,7 +85,8 @@ class Job:
     def _summary(self) -> dict[str, Any]:
         return {"id": self.id, "run": self.run, "model": self.spec.get("model"),
                 "status": self.status, "step": self.step, "steps": self.steps,
-                "error": self.error, "eval": self.eval, "watchers": self.watchers,
+                "error": self.error, "eval": self.eval, "overhead_s": self.overhead_s,
+                "watchers": self.watchers,
                 "pictures": self.picture_count, "first_picture_s": self.first_picture_s,
                 "conditional": bool(self.spec.get("conditional")),
                 "num_classes": self.spec.get("num_classes"), "version": self.version,
@@ -120,6 +123,7 @@ class Job:
                 self.status = message["status"]
                 self.step = message.get("step", self.step)
                 self.eval = message.get("eval")
+                self.overhead_s = message.get("overhead_s")
             elif event == "error":
                 self.status, self.error = "error", message.get("message")
             else:
@@ -167,7 +171,7 @@ class Jobs:
         with self.lock:
             spare, self.spare = self.spare, None
         if spare is None or spare.poll() is not None:
-            spare = start_worker()
+            spare = start_worker(spare=False)
         threading.Thread(target=self.warm, daemon=True).start()
         return spare
 

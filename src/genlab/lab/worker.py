@@ -93,6 +93,7 @@ class LabCallback(Callback):
         self.points: list[dict[str, float]] = []
         self.last_progress = 0.0
         self.next_picture = 0.0
+        self.overhead = 0.0  # seconds spent on reports and pictures inside the steps
 
     def on_train_start(self, trainer: Any) -> None:
         self.every = min(CURVE_EVERY_MAX, max(1, trainer.config.steps // CURVE_POINTS))
@@ -102,13 +103,14 @@ class LabCallback(Callback):
         self.picture(trainer.model, trainer.step)
 
     def on_step_end(self, trainer: Any, step: int, logs: dict[str, Any]) -> None:
+        now = time.perf_counter()
         if step % self.every == 0:
             self.points.append({"step": step, **_finite(logs)})
-        now = time.perf_counter()
         if now - self.last_progress >= PROGRESS_EVERY:
             self.progress(step)
         if self.watched and now >= self.next_picture:
             self.picture(trainer.model, step)
+        self.overhead += time.perf_counter() - now
         self.obey(trainer, step)
 
     def on_validation_end(self, trainer: Any, step: int, logs: dict[str, Any]) -> None:
@@ -217,7 +219,7 @@ def run_job(job: dict[str, Any], channel: Channel, commands: queue.Queue) -> Non
     lab.picture(model, step)
     metrics = evaluate_run(model, out, n_samples=int(job.get("eval_samples", 1000)))
     channel.send({"event": "done", "status": "done", "step": step,
-                  "eval": _finite(metrics)})
+                  "eval": _finite(metrics), "overhead_s": round(lab.overhead, 4)})
 
 
 def _steps_done(out: Path) -> int:
@@ -229,19 +231,30 @@ def _steps_done(out: Path) -> int:
     return int(records[-1].get("step", 0)) if records else 0
 
 
+def warm_up() -> None:
+    """Everything a job imports on its first use (torch, scikit-learn's data sets, the
+    optimizers, matplotlib for the flow stages), done before ``ready``: a spare worker has it
+    behind it when its job comes. A one-step fit of a tiny flow, in memory, walks that path."""
+    import torch
+
+    from genlab import create, fit, load_data
+    from genlab.lab.pictures import picture
+    from genlab.report.evaluate import evaluate  # noqa: F401
+
+    data = load_data("moons", n=64)
+    with torch.random.fork_rng():
+        model = create("realnvp", data=data, transforms=1, width=4, depth=1)
+        fit(model, data, steps=1, batch_size=16, progress=False)
+    picture(model, data.x, (-3.0, 3.0, -3.0, 3.0), res=4)
+
+
 def main() -> int:
     # Standard output carries the protocol; anything else printed goes to standard error.
     channel = Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    # The slow imports (torch, matplotlib, scikit-learn) happen before "ready": a spare
-    # worker has them done when its job comes.
-    import genlab  # noqa: F401
-    import genlab.lab.pictures  # noqa: F401
-    import genlab.models  # noqa: F401
-    import genlab.report.evaluate  # noqa: F401
-    import genlab.viz.flows  # noqa: F401
-
+    if "--cold" not in sys.argv[1:]:  # a spare: its job is not there yet
+        warm_up()
     channel.send({"event": "ready", "pid": os.getpid()})
     line = sys.stdin.readline()
     if not line:
