@@ -210,8 +210,8 @@ def main() -> int:
         "",
         "The rest of the slowdown is the browser and the server taking their share of the "
         "cores: on a machine whose cores are all busy (a load average above the number of "
-        "cores) every extra process slows the others; the worker's own share is what the lab controls "
-        "(pictures at most 3% of the training time, reports at most five a second).",
+        "cores) every extra process slows the others; the worker's own share is what the lab "
+        "controls (pictures at most 3% of the training time, reports at most five a second).",
         "",
         "Each run's steps per second: "
         + ", ".join(f"{r['steps_s']:.1f} watched / {u:.1f} not" for r, u in
