@@ -19,6 +19,8 @@ from torch import Tensor
 
 #: Points of each cloud sent to the page (samples, stages, diffusion states).
 CLOUD_POINTS = 400
+#: Samples drawn per picture (the histogram of a model without a density counts them).
+SAMPLES = 1000
 #: Reverse steps of the diffusion trajectory shown under the t slider.
 DIFFUSION_STEPS = 20
 
@@ -125,7 +127,7 @@ def picture(model: Any, data_x: Tensor, bounds: tuple[float, float, float, float
     from genlab.models.flows.flow import Flow
 
     generator = torch.Generator(device=model.device).manual_seed(seed)
-    n = 2000
+    n = SAMPLES
     y = None
     if model.conditional:
         k = model.num_classes

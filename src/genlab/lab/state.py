@@ -56,7 +56,8 @@ class Lab:
         conditional = bool(body.get("conditional"))
         spec: dict[str, Any] = {"model": name, "params": params, "train": train,
                                 "conditional": conditional, "bounds": bounds,
-                                "grid": 64, "seed": int(train.get("seed", 0))}
+                                "grid": 64, "seed": int(train.get("seed", 0)),
+                                "watched": False}  # until a page follows it
         if "points" in data:
             x = checks.check_points(data["points"])
             if conditional:
@@ -90,7 +91,8 @@ class Lab:
             raise ConfigError(f"Expected a run at rest, but {relative!r} is training.")
         spec = {k: record[k] for k in ("model", "params", "train", "data", "conditional",
                                        "bounds") if k in record}
-        spec.update(resume=True, grid=64, seed=int((record.get("train") or {}).get("seed", 0)),
+        spec.update(resume=True, grid=64, watched=False,
+                    seed=int((record.get("train") or {}).get("seed", 0)),
                     reset_stop=record.get("state") in ("stopped", "running"))
         return self.jobs.start(relative, run_dir, spec).summary()
 

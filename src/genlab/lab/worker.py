@@ -84,7 +84,7 @@ class LabCallback(Callback):
         self.commands = commands
         self.data_x = data_x
         self.bounds = tuple(job["bounds"])
-        self.watched = bool(job.get("watched", True))
+        self.watched = bool(job.get("watched", False))
         self.label = job.get("label")
         self.paused = False
         self.step_once = False
