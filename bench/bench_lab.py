@@ -151,6 +151,17 @@ def heatmap_compute_ms() -> float:
     return 1000 * statistics.median(times)
 
 
+def explain(slowdown: float, own: float) -> str:
+    """One sentence on where the slowdown (percent) comes from, given the worker's own share."""
+    if slowdown <= own:
+        return ("Here the runs a page watched were not slower by more than the worker's own "
+                "share; that share is the part the lab controls (pictures at most 3% of the "
+                "training time, reports at most five a second).")
+    return ("The slowdown beyond the worker's own share is the browser and the server taking "
+            "their share of the cores: on a machine whose cores are all busy every extra "
+            "process slows the others.")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
@@ -208,10 +219,7 @@ def main() -> int:
         f"| of which the worker's own time on reports and pictures | "
         f"{100 * med(r['overhead'] for r in watched):.1f}% of the training time | |",
         "",
-        "The rest of the slowdown is the browser and the server taking their share of the "
-        "cores: on a machine whose cores are all busy (a load average above the number of "
-        "cores) every extra process slows the others; the worker's own share is what the lab "
-        "controls (pictures at most 3% of the training time, reports at most five a second).",
+        explain(slowdown, 100 * med(r["overhead"] for r in watched)),
         "",
         "Each run's steps per second: "
         + ", ".join(f"{r['steps_s']:.1f} watched / {u:.1f} not" for r, u in
