@@ -82,6 +82,7 @@ def console_errors(driver) -> list[str]:
 
 def screenshot(driver, name: str) -> None:
     if os.environ.get("GENLAB_SCREENSHOTS") == "1":
+        driver.execute_script("window.scrollTo(0, 0)")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
@@ -157,6 +158,7 @@ def test_runs_table_sorts_and_report_images_load(driver, lab):
     driver.find_element("id", "tab-runs").click()
     wait(driver, "return document.querySelectorAll('#runs-table tbody tr').length >= 3",
          what="the runs table")
+    assert not driver.find_element("id", "playground").is_displayed()
 
     def column(key: str) -> list[str]:
         index = [h.get_attribute("data-key") for h in

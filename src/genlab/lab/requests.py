@@ -67,8 +67,14 @@ def catalogue() -> list[dict[str, Any]]:
         train = [_describe(train_specs[key], recipe.train.get(key, train_specs[key].default))
                  for key in TRAIN_FIELDS]
         out.append({"name": name, "settings": settings, "train": train,
-                    "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""})
+                    "doc": _first_line(cls.__doc__)})
     return out
+
+
+def _first_line(doc: str | None) -> str:
+    """A docstring's summary as plain text (reST roles and backquotes dropped)."""
+    line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+    return line.replace(":math:", "").replace("`", "")
 
 
 def check_model(name: Any, params: Any, train: Any) -> tuple[str, dict, dict]:
