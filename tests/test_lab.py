@@ -198,3 +198,27 @@ def test_a_killed_worker_shows_its_error_and_the_server_stays_up(lab):
     assert status == 200
     row = next(r for r in call(f"{url}/api/runs")[1]["runs"] if r["run"] == job["run"])
     assert row["state"] == "error" and "exit code -9" in row["error"]
+
+
+def test_each_family_draws_its_own_picture():
+    from genlab import create, load_data
+    from genlab.lab.pictures import grid_points, picture
+
+    data = load_data("moons", n=300)
+    bounds = (-3.0, 3.0, -2.0, 2.0)
+    grid = grid_points(bounds, 4)  # rows from the top, as an image is laid out
+    assert torch.allclose(grid[0], torch.tensor([-2.25, 1.5]))
+    assert torch.allclose(grid[-1], torch.tensor([2.25, -1.5]))
+    gan = picture(create("gan", data=data, width=8, depth=1), data.x, bounds, res=8)
+    assert gan["heatmap"]["kind"] == "D(x)"  # packed by default: a pack of copies per point
+    assert 0 <= gan["heatmap"]["lo"] <= gan["heatmap"]["hi"] <= 1
+    flow = picture(create("realnvp", data=data, transforms=3, width=8, depth=1), data.x,
+                   bounds, res=8)
+    assert flow["heatmap"]["kind"] == "density" and len(flow["stages"]) == 3 + 1
+    ddpm = picture(create("ddpm", data=data, num_timesteps=10, width=8, depth=1), data.x,
+                   bounds, res=8)
+    view = ddpm["diffusion"]
+    assert view["t"][0] == 9 and view["t"][-1] == -1
+    assert len(view["forward"]) == len(view["reverse"]) == len(view["t"])
+    clean = np.asarray(view["forward"][-1])
+    assert np.allclose(clean, data.x[:len(clean)].numpy(), atol=1e-3)  # t = 0: the data

@@ -3,9 +3,10 @@
 Every picture is plain JSON (no pickle crosses the process boundary): a heatmap over the
 view as ``res x res`` bytes in base64 with the value range they cover, and point clouds as
 lists of ``[x, y]`` rounded to 3 decimals. The heatmap is the model's density where it has
-one, the discriminator's ``D(x)`` for GANs (as in GAN Lab), and a histogram of samples for
-diffusion. Flows add their inverse stages ``x -> f_k^-1 -> ... -> z``; diffusion adds the
-forward process ``q(x_t | x_0)`` and the reverse trajectory at the same ``t``.
+one, the discriminator's ``D(x)`` for GANs (as in GAN Lab; a packed discriminator sees a pack
+of copies of x), and a histogram of samples for diffusion and critic-loss GANs. Flows add
+their inverse stages ``x -> f_k^-1 -> ... -> z``; diffusion adds the forward process
+``q(x_t | x_0)`` and the reverse trajectory at the same ``t``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,12 @@ def heatmap(model: Any, bounds: tuple[float, float, float, float], res: int,
             values = model.log_prob(points, labels).exp()
             return encode_heatmap(values.cpu().numpy(), "density", res)
         if _has_d_of_x(model):
-            values = model.prob_real(points, labels)
+            # A packed discriminator (PacGAN) judges `pack` samples at once: it is shown
+            # a pack of copies of each grid point.
+            pack = getattr(model, "pack", 1)
+            rows = points.repeat_interleave(pack, dim=0)  # (res * res * pack, 2)
+            y_rows = None if labels is None else labels.repeat_interleave(pack)
+            values = model.prob_real(rows, y_rows)  # (res * res,)
             return encode_heatmap(values.cpu().numpy(), "D(x)", res)
     x0, x1, y0, y1 = bounds
     s = samples.cpu().double().numpy()
@@ -77,8 +83,7 @@ def heatmap(model: Any, bounds: tuple[float, float, float, float], res: int,
 def _has_d_of_x(model: Any) -> bool:
     from genlab.models.gan.losses import PROBABILISTIC_LOSSES
 
-    return hasattr(model, "prob_real") and getattr(model, "pack", 1) == 1 \
-        and getattr(model, "loss", None) in PROBABILISTIC_LOSSES
+    return hasattr(model, "prob_real") and getattr(model, "loss", None) in PROBABILISTIC_LOSSES
 
 
 def flow_view(model: Any, x: Tensor, y: Tensor | None) -> list[list[list[float]]]:
