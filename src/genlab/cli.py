@@ -229,6 +229,13 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from genlab.lab import serve
+
+    serve(args.runs, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from genlab import available
     from genlab.data import available_datasets
@@ -372,6 +379,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_decompress)
+
+    p = sub.add_parser("lab", help="watch models learn in the browser (a local web app)")
+    p.add_argument("--runs", default="runs", help="the runs folder it shows and writes")
+    p.add_argument("--port", type=_positive_int, default=8765)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (the default serves this machine only)")
+    p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("list", help="registered models and data sets; a model's settings")
     p.add_argument("model", nargs="?", help="show this model's settings and recipes")
