@@ -1,5 +1,6 @@
-"""The VAE's pictures of a trained run: its latent manifold, latent interpolations and
-reconstructions (``genlab plot RUN --kind manifold|interpolation|reconstructions``).
+"""The VAE's pictures of a trained run: its latent manifold and reconstructions
+(``genlab plot RUN --kind manifold|reconstructions``; ``interpolation`` is drawn by
+:mod:`genlab.viz.interpolation`, as for flows).
 
 Images are drawn as image grids; 2-D points as scatter plots over the test data. Latent
 codes of data are posterior means; decoded images are the decoder's most likely levels (the
@@ -19,8 +20,6 @@ from genlab.viz.core import new_figure, save_figure
 from genlab.viz.grid import _to_display
 
 GRID = 12  # latent grid points per axis of the manifold
-STEPS = 10  # images per interpolation strip
-PAIRS = 6  # strips
 SHOWN = 16  # reconstructions
 
 
@@ -101,31 +100,6 @@ def plot_manifold(model: Any, run_dir: Path, out: Path) -> Path:
     rows = x.reshape(-1, GRID, x.shape[-1]).numpy() if model.latent_size > 1 else [x.numpy()]
     return _points(model, run_dir, out, "decoded latent grid (rows: second latent axis)",
                    list(rows), None)
-
-
-def _interpolations(model: Any, x: Tensor, y: Tensor | None) -> Tensor:
-    """Decoded straight lines between the posterior means of ``x[2i]`` and ``x[2i + 1]``:
-    ``(pairs, STEPS, *event_shape)``."""
-    z = model.encode(x, y)  # (2 * pairs, latent_size)
-    a, b = z[0::2], z[1::2]
-    t = torch.linspace(0, 1, STEPS, device=z.device, dtype=z.dtype)[None, :, None]
-    path = (1 - t) * a[:, None] + t * b[:, None]  # (pairs, STEPS, latent_size)
-    labels = None if y is None else y[0::2].repeat_interleave(STEPS)
-    with torch.no_grad():
-        decoded = model.decode(path.reshape(-1, z.shape[1]), labels)
-    return decoded.reshape(len(a), STEPS, *model.event_shape)
-
-
-def plot_interpolation(model: Any, run_dir: Path, out: Path) -> Path:
-    """One strip per test pair: the decoded line between their codes, ends included."""
-    model.eval()
-    x, y = _test_data(model, run_dir, 2 * PAIRS)
-    strips = _interpolations(model, x, y).cpu()
-    if len(model.event_shape) == 3:
-        return _tiles(strips.reshape(-1, *model.event_shape), out, STEPS, model.num_levels,
-                      "decoded straight lines between test pairs' codes")
-    return _points(model, run_dir, out, "decoded interpolations between test pairs",
-                   list(strips.numpy()), None)
 
 
 def plot_reconstructions(model: Any, run_dir: Path, out: Path) -> Path:

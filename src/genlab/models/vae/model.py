@@ -297,6 +297,31 @@ class VAE(GenerativeModel):
         """The posterior mean E[z | x] ``(n, latent_size)``."""
         return self.posterior(x, y)[0]
 
+    def interpolate(self, x0: Tensor, x1: Tensor, steps: int = 8,
+                    y: Tensor | int | None = None) -> Tensor:
+        """Decoded straight lines between the posterior means of ``x0`` and ``x1``
+        ``(n, *event_shape)``: each point of the path is the decoder's most likely value
+        (its mean for continuous data).
+
+        Returns:
+            Shape ``(n, steps, *event_shape)``.
+        """
+        from genlab.viz.interpolation import lerp
+
+        n = self._check_x(x0)[0].shape[0]
+        y = self._check_y(y, n)
+        z0, z1 = self.encode(x0, y), self.encode(x1, y)  # (n, latent_size) each
+        path = lerp(z0, z1, steps)  # (n, steps, latent_size)
+        labels = None if y is None else y.repeat_interleave(steps)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                x = self.decode(path.reshape(n * steps, -1), labels)
+        finally:
+            self.train(was_training)
+        return x.reshape(n, steps, *self.event_shape)
+
     # ------------------------------------------------------------------ pictures
     @classmethod
     def figures(cls) -> dict[str, str]:
@@ -313,9 +338,10 @@ class VAE(GenerativeModel):
         """Draw ``manifold``, ``interpolation`` or ``reconstructions`` (:mod:`genlab.viz.vae`)
         of the run in ``run_dir``."""
         from genlab.viz import vae as drawings
+        from genlab.viz.interpolation import plot_data_interpolation
 
         drawers = {"manifold": drawings.plot_manifold,
-                   "interpolation": drawings.plot_interpolation,
+                   "interpolation": plot_data_interpolation,
                    "reconstructions": drawings.plot_reconstructions}
         if kind not in drawers:
             return super().plot(kind, run_dir, out)
