@@ -92,8 +92,7 @@ class Lab:
         spec = {k: record[k] for k in ("model", "params", "train", "data", "conditional",
                                        "bounds") if k in record}
         spec.update(resume=True, grid=64, watched=False,
-                    seed=int((record.get("train") or {}).get("seed", 0)),
-                    reset_stop=record.get("state") in ("stopped", "running"))
+                    seed=int((record.get("train") or {}).get("seed", 0)))
         return self.jobs.start(relative, run_dir, spec).summary()
 
     # ---------------------------------------------------------------- runs

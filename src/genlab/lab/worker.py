@@ -97,8 +97,6 @@ class LabCallback(Callback):
 
     def on_train_start(self, trainer: Any) -> None:
         self.every = min(CURVE_EVERY_MAX, max(1, trainer.config.steps // CURVE_POINTS))
-        if self.job.get("resume") and self.job.get("reset_stop"):
-            trainer.stopped_early = False  # stopped from the page, not by early stopping
         self.status("running", trainer)
         self.picture(trainer.model, trainer.step)
 
@@ -170,7 +168,7 @@ class LabCallback(Callback):
         elif cmd == "stop":
             # The trainer finishes this step, writes its checkpoint and leaves its loop.
             self.stopped, self.paused = True, False
-            trainer.stopped_early = True
+            trainer.stop_requested = True
         elif cmd == "watch":
             self.watched = bool(command.get("value"))
             if self.watched:

@@ -101,6 +101,9 @@ class Trainer:
         self.bad_validations = 0
         self.best_step = 0
         self.stopped_early = False
+        # A caller (a callback, the lab) asked the loop to end after this step; unlike
+        # stopped_early it is not saved, so the run resumes where it stopped.
+        self.stop_requested = False
         # (step, validation NLL, mean training loss since the previous validation)
         self.val_history: list[tuple[int, float, float]] = []
         self._train_losses: list[float] = []
@@ -350,7 +353,7 @@ class Trainer:
         self.model.train()
         checkpoints = self.run_dir is not None or config.on_nan == "rollback"
         try:
-            while self.step < config.steps and not self.stopped_early:
+            while self.step < config.steps and not (self.stopped_early or self.stop_requested):
                 logs: dict[str, Any] = {}
                 try:
                     for i, obj in enumerate(self.objectives):
@@ -379,12 +382,11 @@ class Trainer:
                         self.model.train()
                 if "val_nll" in logs and self.overfitting is not None:
                     logs["warning"] = self.overfitting
-                if self.step % config.log_every == 0 or last or "val_nll" in logs \
-                        or self.stopped_early:
+                ending = last or self.stopped_early or self.stop_requested
+                if self.step % config.log_every == 0 or ending or "val_nll" in logs:
                     elapsed = round(time.perf_counter() - start, 3)
                     self.log({"step": self.step, "time": elapsed, **logs})
-                if (checkpoints and self.step % config.checkpoint_interval == 0) \
-                        or last or self.stopped_early:
+                if (checkpoints and self.step % config.checkpoint_interval == 0) or ending:
                     self.save_checkpoint()
                 bar.set_postfix(self._progress(logs), refresh=False)
                 bar.update(1)
