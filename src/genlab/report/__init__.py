@@ -110,7 +110,8 @@ def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
             rows.append(row)
             figs.extend(_figures(model, dataset, run_dir, fig_dir, seed))
             print(f"[{dataset}] {name}: " + ", ".join(
-                f"{k}={row[k]:.4g}" for k in ("bits_per_dim", "mmd2", "frechet_distance")
+                f"{k}{_relation(row, k)}{row[k]:.4g}"
+                for k in ("bits_per_dim", "mmd2", "frechet_distance")
                 if isinstance(row.get(k), float)), flush=True)
         all_rows[dataset], all_figs[dataset] = rows, figs
     results = json.dumps(all_rows, indent=2, sort_keys=True) + "\n"
@@ -122,6 +123,15 @@ def run_report(*, datasets: list[str], models: list[str] | None, out: Path,
 
 #: Draws of the labelled subset behind the report's probe column (``genlab probe`` uses 10).
 PROBE_DRAWS = 3
+
+
+def _relation(row: dict[str, Any], key: str) -> str:
+    """``=``, or ``≈`` for an estimated likelihood (an RBM's AIS) and ``<=`` for a bound."""
+    if key == "bits_per_dim" and row.get("estimate"):
+        return "≈"
+    if key == "bits_per_dim" and row.get("bound"):
+        return "<="
+    return "="
 
 
 def _probe_column(model, train, test, seed: int) -> dict[str, float]:
