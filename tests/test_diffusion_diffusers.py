@@ -1,6 +1,7 @@
 """Schedules and samplers against Hugging Face diffusers' schedulers (a trusted implementation).
 
-Skipped when diffusers is not installed (it is a bench extra, not a dependency). Both sides
+diffusers is in the dev extra, so ``make test`` and CI run these checks; they skip, saying so,
+only where it is not installed. Both sides
 are driven by one deterministic "network", the exact noise predictor of a 2-D Gaussian, from
 the same starting noise and the same seeded generator, so equal algorithms must give equal
 outputs up to the rounding of diffusers' float32 coefficients (the states are float64, so
@@ -17,7 +18,7 @@ import torch
 from genlab.models.diffusion import NoiseSchedule, make_sampler, reverse_process, spaced_timesteps
 
 diffusers = pytest.importorskip(
-    "diffusers", reason="diffusers is not installed (pip install genlab[bench])"
+    "diffusers", reason="diffusers is not installed (pip install genlab[dev])"
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside diffusers
