@@ -361,6 +361,19 @@ class GenerativeModel(nn.Module):
             )
         return y
 
+    def _check_options(self, method: str, declared_options: dict[str, SettingSpec],
+                       options: dict[str, Any]) -> None:
+        """Refuse options ``method`` does not declare; validate the given ones."""
+        unknown = [k for k in options if k not in declared_options]
+        if unknown:
+            raise ConfigError(
+                f"{type(self).__name__}.{method} does not take "
+                f"{', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(map(repr, declared_options)) or 'no options'}."
+            )
+        for name, value in options.items():
+            declared_options[name].check(value)
+
     # ------------------------------------------------------------------ public interface
     def log_prob(self, x: Tensor | np.ndarray, y: Tensor | np.ndarray | int | None = None
                  ) -> Tensor:
@@ -424,15 +437,7 @@ class GenerativeModel(nn.Module):
         """
         n = self._check_n(n)
         y = self._check_y(y, n)
-        declared_options = self.sample_options()
-        unknown = [k for k in options if k not in declared_options]
-        if unknown:
-            raise ConfigError(
-                f"{type(self).__name__}.sample does not take {', '.join(map(repr, unknown))}; "
-                f"it takes {', '.join(map(repr, declared_options)) or 'no options'}."
-            )
-        for name, value in options.items():
-            declared_options[name].check(value)
+        self._check_options("sample", self.sample_options(), options)
         was_training = self.training
         if was_training:
             self.eval()
@@ -462,15 +467,7 @@ class GenerativeModel(nn.Module):
         """
         if not self.has_encoder:
             raise NoRepresentation(f"{type(self).__name__} has no learned representation.")
-        declared_options = self.encode_options()
-        unknown = [k for k in options if k not in declared_options]
-        if unknown:
-            raise ConfigError(
-                f"{type(self).__name__}.encode does not take {', '.join(map(repr, unknown))}; "
-                f"it takes {', '.join(map(repr, declared_options)) or 'no options'}."
-            )
-        for name, value in options.items():
-            declared_options[name].check(value)
+        self._check_options("encode", self.encode_options(), options)
         x, batch_shape = self._check_x(x)
         y = self._check_y(y, x.shape[0])
         was_training = self.training

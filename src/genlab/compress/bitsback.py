@@ -51,8 +51,13 @@ from torch import Tensor
 
 from genlab.base import GenerativeModel
 from genlab.compress import container
-from genlab.compress.coder import _deterministic, _symbols_crc, model_digest
-from genlab.errors import CheckpointError, ConfigError, DataError
+from genlab.compress.coder import (
+    _deterministic,
+    _symbols_crc,
+    check_model_hash,
+    model_digest,
+)
+from genlab.errors import ConfigError, DataError
 
 #: Bits per latent coordinate (2^b buckets) unless the caller chooses.
 LATENT_BITS = 12
@@ -204,13 +209,7 @@ def decompress_with_labels(model: GenerativeModel, data: bytes
     """
     _check_model(model)
     header, payload = container.unpack(data)
-    expected = model_digest(model)[:16]
-    if header["model_hash"] != expected:
-        raise CheckpointError(
-            f"This file was compressed with another model (hash {header['model_hash']}), but "
-            f"the given {model.name!r} model has hash {expected}; decode it with the model "
-            "that compressed it."
-        )
+    check_model_hash(header, model)
     shape, k = tuple(header["shape"]), len(model.event_shape)
     if (header["num_levels"], header["num_classes"]) != (model.num_levels, model.num_classes) \
             or len(shape) < k or shape[len(shape) - k:] != model.event_shape:

@@ -181,6 +181,21 @@ def compress(
     return container.pack(header, payload)
 
 
+def check_model_hash(header: dict[str, Any], model: GenerativeModel) -> None:
+    """Refuse a file whose header names another model than ``model``.
+
+    Raises:
+        CheckpointError: the file was compressed with another model.
+    """
+    expected = model_digest(model)[:16]
+    if header["model_hash"] != expected:
+        raise CheckpointError(
+            f"This file was compressed with another model (hash {header['model_hash']}), but "
+            f"the given {model.name!r} model has hash {expected}; decode it with the model "
+            "that compressed it."
+        )
+
+
 def decompress_with_labels(
     model: GenerativeModel, data: bytes
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -193,13 +208,7 @@ def decompress_with_labels(
     """
     _check_model(model)
     header, payload = container.unpack(data)
-    expected = model_digest(model)[:16]
-    if header["model_hash"] != expected:
-        raise CheckpointError(
-            f"This file was compressed with another model (hash {header['model_hash']}), but "
-            f"the given {model.name!r} model has hash {expected}; decode it with the model "
-            "that compressed it."
-        )
+    check_model_hash(header, model)
     if (header["num_levels"], header["num_classes"]) != (model.num_levels, model.num_classes):
         raise DataError(
             "The compressed file is corrupt: it declares num_levels="
