@@ -96,18 +96,22 @@ def nll(model: Any, data: Any, *, y: Tensor | np.ndarray | None = None,
         if was_training and hasattr(model, "train"):
             model.train(True)
     nats = -torch.cat(parts)  # (n,) NLL of each sample
-    dims = int(model.event_dim)
+    return {**_summary(nats, int(model.event_dim)), "bound": not exact}
+
+
+def _summary(nats: Tensor, dims: int) -> dict[str, Any]:
+    """Mean NLL of ``nats`` ``(n,)`` in nats, per dimension and in bits per dimension, with
+    the standard error of the mean over samples."""
     n = nats.numel()
-    stderr = nats.std().item() / math.sqrt(n) if n > 1 else float("nan")
     mean = nats.mean().item()
+    spread = nats.std().item() / math.sqrt(n) if n > 1 else float("nan")
     return {
         "nll_nats": mean,
         "nll_nats_per_dim": mean / dims,
         "bits_per_dim": mean / (dims * math.log(2.0)),
-        "nll_nats_stderr": stderr,
-        "bits_per_dim_stderr": stderr / (dims * math.log(2.0)),
+        "nll_nats_stderr": spread,
+        "bits_per_dim_stderr": spread / (dims * math.log(2.0)),
         "n": n,
-        "bound": not exact,
     }
 
 
@@ -146,18 +150,11 @@ def nll_estimate(model: Any, data: Any, *, y: Tensor | np.ndarray | None = None,
         shared = math.sqrt(sum((labels == c).double().mean().item() ** 2
                                * stderr[labels == c][0].item() ** 2
                                for c in labels.unique().tolist()))
-    dims, n = int(model.event_dim), nats.numel()
-    mean = nats.mean().item()
-    spread = nats.std().item() / math.sqrt(n) if n > 1 else float("nan")
+    dims = int(model.event_dim)
     return {
-        "nll_nats": mean,
-        "nll_nats_per_dim": mean / dims,
-        "bits_per_dim": mean / (dims * math.log(2.0)),
-        "nll_nats_stderr": spread,
-        "bits_per_dim_stderr": spread / (dims * math.log(2.0)),
+        **_summary(nats, dims),
         "estimate_stderr_nats": shared,
         "bits_per_dim_estimate_stderr": shared / (dims * math.log(2.0)),
-        "n": n,
         "bound": False,
         "estimate": True,
     }
