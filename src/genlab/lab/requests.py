@@ -74,7 +74,9 @@ def catalogue() -> list[dict[str, Any]]:
 def _first_line(doc: str | None) -> str:
     """A docstring's summary as plain text (reST roles and backquotes dropped)."""
     line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
-    return line.replace(":math:", "").replace("`", "")
+    for role in (":math:", ":class:", ":func:", ":meth:"):
+        line = line.replace(role, "")
+    return line.replace("`", "").replace("\\odot", "⊙")
 
 
 def check_model(name: Any, params: Any, train: Any) -> tuple[str, dict, dict]:
