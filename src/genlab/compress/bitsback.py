@@ -54,6 +54,8 @@ from genlab.compress import container
 from genlab.compress.coder import (
     _deterministic,
     _symbols_crc,
+    as_symbols,
+    categorical_family,
     check_model_hash,
     model_digest,
 )
@@ -116,23 +118,6 @@ def _table(probs: Tensor) -> np.ndarray:
     return np.ascontiguousarray(probs.double().clamp_min(0.0).cpu().numpy())
 
 
-def _family() -> Any:
-    return constriction.stream.model.Categorical(perfect=False)
-
-
-def _as_symbols(model: GenerativeModel, x: Any) -> tuple[np.ndarray, np.ndarray]:
-    original = x.detach().cpu() if isinstance(x, Tensor) else np.asarray(x)
-    if isinstance(original, Tensor) and original.dtype in (torch.bfloat16, torch.float16):
-        original = original.float()
-    array = original.numpy() if isinstance(original, Tensor) else original
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"Expected an integer or float array, but found dtype {array.dtype}.")
-    if array.size == 0:
-        raise DataError("Expected at least one sample to compress, but found none.")
-    flat, _ = model._check_x(torch.from_numpy(np.array(array, dtype=np.float64)))
-    return array, flat.reshape(flat.shape[0], -1).long().cpu().numpy().astype(np.int32)
-
-
 def compress(model: GenerativeModel, x: Tensor | np.ndarray, y: Tensor | np.ndarray | None = None,
              *, latent_bits: int = LATENT_BITS) -> bytes:
     """Losslessly compress discrete data ``x`` with a VAE by bits-back coding.
@@ -167,11 +152,11 @@ def compress(model: GenerativeModel, x: Tensor | np.ndarray, y: Tensor | np.ndar
             f"Expected latent_bits to be an int in [1, {MAX_LATENT_BITS}], but found "
             f"{latent_bits!r}."
         )
-    array, symbols = _as_symbols(model, x)  # symbols (n, D)
+    array, symbols = as_symbols(model, x)  # symbols (n, D)
     n = symbols.shape[0]
     labels = model._check_y(y, n)
     label_arr = None if labels is None else labels.cpu().numpy().astype(np.int32)
-    latents, family = _Latents(latent_bits), _family()
+    latents, family = _Latents(latent_bits), categorical_family()
     coder = constriction.stream.stack.AnsCoder(_initial(model.latent_size))
     with _deterministic(model):
         for i in range(n):
@@ -225,7 +210,7 @@ def decompress_with_labels(model: GenerativeModel, data: bytes
         raise DataError(f"The compressed file is corrupt: {err}") from None
     n = int(np.prod(shape[: len(shape) - k]))
     bits = int(coder.decode(constriction.stream.model.Uniform(32), 1)[0]) + 1
-    latents, family = _Latents(bits), _family()
+    latents, family = _Latents(bits), categorical_family()
     label_out = None
     if model.num_classes is not None:
         uniform = np.full((n, model.num_classes), 1.0 / model.num_classes)

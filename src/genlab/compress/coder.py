@@ -82,8 +82,29 @@ def _deterministic(model: GenerativeModel) -> Iterator[None]:
         model.train(was_training)
 
 
-def _family() -> Any:
+def categorical_family() -> Any:
+    """The coder's categorical entropy model, for tables given at coding time."""
     return constriction.stream.model.Categorical(perfect=False)
+
+
+def as_symbols(model: GenerativeModel, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Data to code: the array as given (its dtype and shape go in the header) and its
+    validated levels as int32 symbols ``(n, D)``.
+
+    Raises:
+        DataError: not a numeric array, empty, or values outside the model's levels.
+        ShapeError: ``x`` does not fit the model's event shape.
+    """
+    original = x.detach().cpu() if isinstance(x, Tensor) else np.asarray(x)
+    if isinstance(original, Tensor) and original.dtype in (torch.bfloat16, torch.float16):
+        original = original.float()
+    array = original.numpy() if isinstance(original, Tensor) else original
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"Expected an integer or float array, but found dtype {array.dtype}.")
+    if array.size == 0:
+        raise DataError("Expected at least one sample to compress, but found none.")
+    flat, _ = model._check_x(torch.from_numpy(np.array(array, dtype=np.float64)))
+    return array, flat.reshape(flat.shape[0], -1).long().cpu().numpy().astype(np.int32)
 
 
 def _symbols_crc(symbols: np.ndarray, labels: np.ndarray | None) -> int:
@@ -132,22 +153,13 @@ def compress(
         True
     """
     _check_model(model)
-    original = x.detach().cpu() if isinstance(x, Tensor) else np.asarray(x)
-    if isinstance(original, Tensor) and original.dtype in (torch.bfloat16, torch.float16):
-        original = original.float()
-    array = original.numpy() if isinstance(original, Tensor) else original
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"Expected an integer or float array, but found dtype {array.dtype}.")
-    if array.size == 0:
-        raise DataError("Expected at least one sample to compress, but found none.")
-    flat, _ = model._check_x(torch.from_numpy(np.array(array, dtype=np.float64)))
-    n = flat.shape[0]
+    array, symbols = as_symbols(model, x)  # symbols (n, D)
+    n = symbols.shape[0]
     labels = model._check_y(y, n)
-    symbols = flat.reshape(n, -1).long().cpu().numpy().astype(np.int32)  # (n, D)
     label_arr = None if labels is None else labels.cpu().numpy().astype(np.int32)
     order = model.order.cpu().numpy()
     coder = constriction.stream.stack.AnsCoder()
-    family = _family()
+    family = categorical_family()
     with _deterministic(model):
         starts = list(range(0, n, CHUNK))
         # ANS is a stack: push the last chunk first so that the decoder pops chunk 0 first;
@@ -235,7 +247,7 @@ def decompress_with_labels(
         coder = constriction.stream.stack.AnsCoder(words)
     except ValueError as err:
         raise DataError(f"The compressed file is corrupt: {err}") from None
-    family = _family()
+    family = categorical_family()
     out = np.zeros((n, model.event_dim), dtype=np.int32)
     label_out = None if model.num_classes is None else np.zeros(n, dtype=np.int32)
     with _deterministic(model):
