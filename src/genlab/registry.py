@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 
 from genlab.base import GenerativeModel
-from genlab.checks import did_you_mean
+from genlab.checks import check_int, did_you_mean
 from genlab.errors import ConfigError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -86,8 +86,7 @@ def create(name: str, *, data: Dataset | None = None, conditional: bool = False,
         raise ConfigError("conditional=True needs data= (the labels to condition on).")
     if seed is None:
         return cls(**config)  # the base class checks every setting against its declaration
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"Expected seed to be an int >= 0, but found {seed!r}.")
+    seed = check_int("seed", seed, ge=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return cls(**config)
