@@ -79,10 +79,17 @@ class ResidualBlock(nn.Module):
 
 
 class GatedLayer(nn.Module):
-    """One gated layer over the (vertical, horizontal) pair of stacks."""
+    """One gated layer over the (vertical, horizontal) pair of stacks.
+
+    Besides a label, a layer may read conditioning maps ``s`` ``(n, S, h, w)`` through a
+    1 x 1 convolution (``V * s`` of the paper, added at every pixel) and a condition vector
+    through a linear map (a per-channel bias): both are computed from the condition alone,
+    never from ``x``, so they may see all of it.
+    """
 
     def __init__(self, in_channels: int, channels: int, k: int, *, first: bool, groups: int,
-                 num_classes: int | None, dropout: float = 0.0) -> None:
+                 num_classes: int | None, dropout: float = 0.0, map_channels: int = 0,
+                 vector_size: int = 0) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         f2 = 2 * channels
@@ -95,13 +102,21 @@ class GatedLayer(nn.Module):
                                   groups=groups)
         self.h_out = raster_conv(channels, channels, (1, 1), mask_type="B", groups=groups)
         self.label = nn.Embedding(num_classes, f2) if num_classes is not None else None
+        self.cond_map = nn.Conv2d(map_channels, f2, 1) if map_channels else None
+        self.cond_vector = nn.Linear(vector_size, f2) if vector_size else None
 
-    def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+    def forward(self, v: Tensor, h: Tensor, y: Tensor | None, maps: Tensor | None = None,
+                vector: Tensor | None = None) -> tuple[Tensor, Tensor]:
         v_pre = self.v_conv(v)  # (n, 2F, h, w)
         h_pre = self.h_conv(h) + self.v_to_h(v_pre)
+        bias = 0.0
         if self.label is not None:
             bias = self.label(y)[:, :, None, None]  # (n, 2F, 1, 1)
-            v_pre, h_pre = v_pre + bias, h_pre + bias
+        if self.cond_vector is not None:
+            bias = bias + self.cond_vector(vector)[:, :, None, None]  # (n, 2F, 1, 1)
+        if self.cond_map is not None:
+            bias = bias + self.cond_map(maps)  # (n, 2F, h, w)
+        v_pre, h_pre = v_pre + bias, h_pre + bias
         h_new = self.h_out(self.dropout(gate(h_pre)))
         return gate(v_pre), h_new if self.first else h + h_new
 
@@ -209,11 +224,7 @@ class PixelCNN(AutoregressiveModel):
 
     def _trunk(self, features: Tensor, y: Tensor | None) -> Tensor:
         """The masked stack on the input features: ``(n, F, h, w)``."""
-        n, e = features.shape[0], features.shape[-1]
-        c, hh, ww = self.event_shape
-        # channel k's E features form the k-th contiguous channel block (its mask group)
-        img = features.reshape(n, c, hh, ww, e).permute(0, 1, 4, 2, 3)  # (n, c, E, h, w)
-        img = img.reshape(n, c * e, hh, ww)  # (n, c*E, h, w)
+        img = self._as_image(features)  # (n, c*E, h, w)
         if self.gated:
             v = h = img
             for layer in self.stack:
@@ -227,6 +238,14 @@ class PixelCNN(AutoregressiveModel):
                 if y is not None:
                     h = h + self.labels[i + 1](y)[:, :, None, None]
         return h
+
+    def _as_image(self, features: Tensor) -> Tensor:
+        """Per-position features ``(n, D, E)`` as an image ``(n, c*E, h, w)``."""
+        n, e = features.shape[0], features.shape[-1]
+        c, hh, ww = self.event_shape
+        # channel k's E features form the k-th contiguous channel block (its mask group)
+        img = features.reshape(n, c, hh, ww, e).permute(0, 1, 4, 2, 3)  # (n, c, E, h, w)
+        return img.reshape(n, c * e, hh, ww)
 
     def network(self, features: Tensor, y: Tensor | None) -> Tensor:
         n = features.shape[0]

@@ -2,11 +2,13 @@
 
 Direction: ``forward`` maps latent z to data x = f(z) (sampling); ``inverse`` maps data to
 latent (``log_prob`` runs it and adds its log-determinant). Importing this package registers
-the models ``realnvp``, ``maf``, ``nsf`` and ``glow`` (the multi-scale image flow).
+the models ``realnvp``, ``maf``, ``nsf``, ``glow`` (the multi-scale image flow) and
+``cond_realnvp`` (couplings that read sketches, prompts and other conditions).
 """
 
 from genlab.models.flows.autoregressive import MaskedAutoregressive
 from genlab.models.flows.bijections import Bijection, Compose, Inverse
+from genlab.models.flows.conditional import ConditionalRealNVP
 from genlab.models.flows.coupling import (
     AffineCoupling,
     MaskedAffineCoupling,
@@ -38,6 +40,7 @@ __all__ = [
     "AffineCoupling",
     "Bijection",
     "Compose",
+    "ConditionalRealNVP",
     "ConvNet",
     "FactorOut",
     "Flow",

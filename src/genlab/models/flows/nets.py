@@ -24,7 +24,8 @@ class ConvNet(nn.Module):
     """Small convolutional conditioner ``(n, c_in, h, w) -> (n, c_out, h, w)``.
 
     A 3x3 conv, ``depth - 1`` 1x1 convs, then a zero-initialised 3x3 conv; the context
-    is broadcast over the pixels as extra input channels.
+    enters as extra input channels: a vector ``(n, context_dim)`` is broadcast over the
+    pixels, maps ``(n, context_dim, h, w)`` (image conditions) are taken as they are.
 
     Arguments:
         in_channels: Channels of the input.
@@ -61,8 +62,9 @@ class ConvNet(nn.Module):
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         if self.context_dim:
             n, _, h, w = x.shape
-            c = context[:, :, None, None].expand(n, self.context_dim, h, w)
-            x = torch.cat([x, c], dim=1)  # (n, c_in + context_dim, h, w)
+            if context.dim() == 2:
+                context = context[:, :, None, None].expand(n, self.context_dim, h, w)
+            x = torch.cat([x, context], dim=1)  # (n, c_in + context_dim, h, w)
         return self.net(x)
 
 

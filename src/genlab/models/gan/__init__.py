@@ -12,5 +12,6 @@ from genlab.models.gan import losses
 from genlab.models.gan.dcgan import DCGAN
 from genlab.models.gan.mlp import GAN
 from genlab.models.gan.model import GANModel
+from genlab.models.gan.pix2pix import Pix2Pix
 
-__all__ = ["DCGAN", "GAN", "GANModel", "losses"]
+__all__ = ["DCGAN", "GAN", "GANModel", "Pix2Pix", "losses"]
