@@ -30,7 +30,7 @@ from genlab.nn.text import TextEncoder, Tokenizer
 from genlab.settings import Annotated, Setting
 
 __all__ = ["IMAGE_KEYS", "KNOWN_CONDITIONS", "ConditionEncoder", "ConditionFeatures",
-           "ConditionSize", "condition_names", "conditions_argument"]
+           "ConditionMaps", "ConditionSize", "condition_names", "conditions_argument"]
 
 #: The tensors each image condition brings, and whether they hold pixel levels.
 IMAGE_KEYS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -182,6 +182,37 @@ class ConditionEncoder(nn.Module):
             mask = ids != 0 if mask is None else torch.as_tensor(mask).to(device).bool()
             words = mask.any(1)  # rows whose prompt was dropped (no words) add nothing
             if words.any():
-                pooled = self.text(ids[words], mask[words]).pooled  # (m, d)
+                # Columns after the longest prompt are padding that attention and pooling
+                # ignore: dropping them changes nothing but the cost.
+                length = int(mask.any(0).nonzero().max()) + 1
+                ids, mask = ids[words, :length], mask[words, :length]
+                pooled = self.text(ids, mask).pooled  # (m, d)
                 vector = vector.index_add(0, words.nonzero().reshape(-1), pooled)
         return vector
+
+
+class ConditionMaps(nn.Module):
+    """``m(y)``: features ``(n, F, h, w)`` of the image conditions ``(n, C, h, w)`` that a
+    likelihood model's every layer reads.
+
+    Two 3 x 3 convolutions give local features (where the sketch's strokes are, near each
+    pixel); a linear map of the whole flattened condition, added at every pixel, gives each
+    position a view of all of it -- the condition is given, not generated, so nothing needs
+    to be hidden from any pixel.
+
+    Arguments:
+        in_channels: C.
+        width: F.
+        image_size: ``(h, w)``.
+    """
+
+    def __init__(self, in_channels: int, width: int, image_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.local = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ELU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ELU(),
+        )
+        self.whole = nn.Linear(in_channels * image_size[0] * image_size[1], width)
+
+    def forward(self, maps: Tensor) -> Tensor:
+        return self.local(maps) + self.whole(maps.flatten(1))[:, :, None, None]

@@ -7,10 +7,11 @@ The gated PixelCNN (van den Oord et al. 2016) conditions each layer on a spatial
 
 and the same for the horizontal stack, with ``V s`` a 1 x 1 convolution. The masks keep x
 causal -- the factor of pixel d sees only the pixels before d in raster order -- while the
-condition is global: ``m`` is an ordinary (unmasked) convolutional net over the image
-conditions (sketch, low-resolution or masked image), so every factor may read the whole
-sketch, and the vector (label embedding plus pooled text,
-:class:`~genlab.nn.condition_encoder.ConditionEncoder`) is a bias of every layer. So
+condition is global: ``m`` (:class:`~genlab.nn.condition_encoder.ConditionMaps`) is an
+unmasked net over the image conditions (sketch, low-resolution or masked image) with a term
+that sees all of them, so every factor may read the whole sketch, and the vector (label
+embedding plus pooled text, :class:`~genlab.nn.condition_encoder.ConditionEncoder`) is a
+bias of every layer. So
 
     log p(x | y) = sum_d log p(x_d | x_<d, y)
 
@@ -30,6 +31,7 @@ from genlab.models.autoregressive.pixelcnn import GatedLayer, PixelCNN
 from genlab.nn.condition_encoder import (
     KNOWN_CONDITIONS,
     ConditionEncoder,
+    ConditionMaps,
     ConditionSize,
     condition_names,
     conditions_argument,
@@ -117,10 +119,8 @@ class ConditionalPixelCNN(PixelCNN):
                                           image_size=self.event_shape[1:])
         maps = self.condition.map_channels
         # m(y): an unmasked net over the image conditions, shared by every layer.
-        self.condition_net = nn.Sequential(
-            nn.Conv2d(maps, width, 3, padding=1), nn.ELU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ELU(),
-        ) if maps else None
+        self.condition_net = (ConditionMaps(maps, width, self.event_shape[1:]) if maps
+                              else None)
         c = self.event_shape[0]
         e = num_levels if self.encoding == "onehot" else 1
         self.stack = nn.ModuleList(

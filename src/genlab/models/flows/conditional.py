@@ -7,9 +7,10 @@ kept pixels **and** the condition:
     x_B = z_B \odot \exp(s(z_A, y)) + t(z_A, y),
 
 where the condition enters every conditioner as extra input channels: conditioning maps
-``m(y)`` ``(n, F, h, w)`` of the image conditions (an unmasked conv net shared by all
-couplings) stacked with the condition vector (label embedding plus pooled text,
-:class:`~genlab.nn.condition_encoder.ConditionEncoder`) broadcast over the pixels. With
+``m(y)`` ``(n, F, h, w)`` of the image conditions (an unmasked net shared by all couplings,
+:class:`~genlab.nn.condition_encoder.ConditionMaps`) stacked with the condition vector
+(label embedding plus pooled text, :class:`~genlab.nn.condition_encoder.ConditionEncoder`)
+broadcast over the pixels. With
 ``y`` held fixed each coupling is still triangular in ``x``, so
 
 .. math::
@@ -30,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genlab.errors import ConfigError
 from genlab.models.flows import common
@@ -39,6 +40,7 @@ from genlab.models.flows.flow import Flow
 from genlab.nn.condition_encoder import (
     KNOWN_CONDITIONS,
     ConditionEncoder,
+    ConditionMaps,
     ConditionSize,
     condition_names,
     conditions_argument,
@@ -121,10 +123,8 @@ class ConditionalRealNVP(Flow):
         self.condition_names = names
         self.condition = encoder
         # m(y): an unmasked net over the image conditions, shared by every coupling.
-        self.condition_net = nn.Sequential(
-            nn.Conv2d(encoder.map_channels, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-        ) if maps else None
+        self.condition_net = (ConditionMaps(encoder.map_channels, width, shape[1:]) if maps
+                              else None)
 
     def context(self, y: Mapping[str, Any] | Tensor | None) -> Tensor:
         """The condition as conditioner input channels ``(n, F + d, h, w)``."""

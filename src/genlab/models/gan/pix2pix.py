@@ -43,6 +43,7 @@ from genlab.models.gan.unet import PatchDiscriminator, UNetGenerator
 from genlab.nn.condition_encoder import (
     KNOWN_CONDITIONS,
     ConditionEncoder,
+    ConditionFeatures,
     ConditionSize,
     condition_names,
     conditions_argument,
@@ -150,17 +151,19 @@ class Pix2Pix(GenerativeModel):
         return from_symmetric(self.generate(y, n, generator=generator), self.num_levels)
 
     # ------------------------------------------------------------------ the two players
-    def critic(self, x: Tensor, y: Mapping[str, Any] | Tensor) -> Tensor:
+    def critic(self, x: Tensor, y: Mapping[str, Any] | Tensor | ConditionFeatures) -> Tensor:
         """Patch logits ``(n, P)`` of the discriminator on images ``x`` in model space."""
-        cond = self.d_condition(y, x.shape[0])
-        return self.discriminator(cond.maps, x, cond.vector)
+        if not isinstance(y, ConditionFeatures):
+            y = self.d_condition(y, x.shape[0])
+        return self.discriminator(y.maps, x, y.vector)
 
     def discriminator_loss(self, x: Tensor, y: Any) -> tuple[Tensor, dict[str, float]]:
         """``-E log D(y, x) - E log(1 - D(y, G(y, z)))`` over patches; G without a graph."""
         with torch.no_grad():
             fake = self.generate(y, x.shape[0])
-        real_out = self.critic(to_symmetric(x, self.num_levels), y)
-        fake_out = self.critic(fake, y)
+        cond = self.d_condition(y, x.shape[0])  # once for both halves of the pair
+        real_out = self.critic(to_symmetric(x, self.num_levels), cond)
+        fake_out = self.critic(fake, cond)
         loss = losses.discriminator_loss("nonsaturating", real_out, fake_out)
         return loss, {"d_loss": loss.item(), "d_real": torch.sigmoid(real_out).mean().item(),
                       "d_fake": torch.sigmoid(fake_out).mean().item()}
