@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from genlab import Dataset, available, fit, load
+from genlab.conditioning import random_conditions
 from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
 from genlab.registry import get
 from genlab.train.checkpoint import save_model
@@ -80,6 +81,9 @@ def make_data(config, n=N, seed=0):
     y = None
     if config.get("num_classes"):
         y = torch.arange(n) % config["num_classes"]
+    if set(config.get("conditions") or ()) - {"label"}:
+        y = random_conditions(config["conditions"], n, event_shape=shape, generator=g,
+                              num_classes=config.get("num_classes"), num_levels=levels)
     return Dataset(x=x, y=y, kind=kind, num_levels=levels, num_classes=config.get("num_classes"),
                    name="synthetic", split="train")
 
@@ -96,6 +100,10 @@ def fitted(name, config):
 
 
 def labels(model, n):
+    if model.y_is_conditions:
+        return random_conditions(model.conditions, n, event_shape=model.event_shape,
+                                 num_classes=model.num_classes, num_levels=model.num_levels,
+                                 generator=torch.Generator().manual_seed(n))
     return None if not model.conditional else torch.arange(n) % model.num_classes
 
 
