@@ -125,8 +125,9 @@ def test_contract(name, config, tmp_path):
     if likelihood:
         lp = scores(model, x, y)
         assert lp.shape == (n,) and torch.isfinite(lp).all()
+        # Conditions keep their n rows: a batch shape is the data's alone.
         lp2 = scores(model, x.reshape(2, 4, *model.event_shape),
-                     None if y is None else y.reshape(2, 4))
+                     y if y is None or model.y_is_conditions else y.reshape(2, 4))
         assert lp2.shape == (2, 4)
     else:
         with pytest.raises(IntractableLikelihood):
@@ -176,8 +177,9 @@ def test_contract(name, config, tmp_path):
         if model.conditional:
             with pytest.raises(DataError):
                 scores(model, x, None)
-            with pytest.raises(DataError):
-                scores(model, x, torch.full((n,), model.num_classes))
+            with pytest.raises(DataError):  # a label out of range; labels for conditions
+                scores(model, x, torch.zeros(n, dtype=torch.long) if model.y_is_conditions
+                       else torch.full((n,), model.num_classes))
         else:
             with pytest.raises(DataError):
                 scores(model, x, torch.zeros(n, dtype=torch.long))

@@ -65,9 +65,10 @@ def test_objectives_own_disjoint_parameters_covering_the_model():
 def test_samples_are_seeded_levels_and_vary_with_the_noise():
     m = model().eval()
     _, y = paired(6)
-    one = m._sample(6, y, generator=torch.Generator().manual_seed(0))
-    again = m._sample(6, y, generator=torch.Generator().manual_seed(0))
-    other = m._sample(6, y, generator=torch.Generator().manual_seed(1))
+    y.pop("label")
+    one = m.sample(6, y, generator=torch.Generator().manual_seed(0))
+    again = m.sample(6, y, generator=torch.Generator().manual_seed(0))
+    other = m.sample(6, y, generator=torch.Generator().manual_seed(1))
     assert torch.equal(one, again) and not torch.equal(one, other)
     assert torch.equal(one, one.round()) and one.min() >= 0 and one.max() <= 16
 

@@ -25,16 +25,15 @@ from typing import Any, ClassVar, NamedTuple
 
 from torch import Tensor, nn
 
+from genlab.conditioning import CONDITION_KINDS
 from genlab.models.autoregressive.core import Components, State
 from genlab.models.autoregressive.made import InputEncoding
 from genlab.models.autoregressive.pixelcnn import GatedLayer, PixelCNN
 from genlab.nn.condition_encoder import (
-    KNOWN_CONDITIONS,
     ConditionEncoder,
     ConditionMaps,
     ConditionSize,
-    condition_names,
-    conditions_argument,
+    model_conditions,
 )
 from genlab.recipes import Recipe
 from genlab.registry import register
@@ -75,7 +74,7 @@ class ConditionalPixelCNN(PixelCNN):
         torch.Size([2])
     """
 
-    supported_conditions: ClassVar[tuple[str, ...]] = KNOWN_CONDITIONS
+    supported_conditions: ClassVar[tuple[str, ...]] = CONDITION_KINDS
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
@@ -105,18 +104,17 @@ class ConditionalPixelCNN(PixelCNN):
             "dropout probability inside each gated layer", ge=0, lt=1)] = 0.0,
         condition_size: ConditionSize = 32,
     ) -> None:
-        names = condition_names(conditions, num_classes, "ConditionalPixelCNN")
         # The label reaches the layers through the condition vector, not PixelCNN's own
-        # per-layer embedding: build the parent unconditional, then its stack again below.
-        super().__init__(event_shape=event_shape, num_classes=None, num_levels=num_levels,
-                         width=width, depth=depth, kernel_size=kernel_size, gated=True,
-                         components=components, input_encoding=input_encoding,
-                         dropout=dropout, **conditions_argument(conditions))
-        self.num_classes = num_classes
-        self.condition_names = names
-        self.condition = ConditionEncoder(names, size=condition_size, num_classes=num_classes,
-                                          num_levels=num_levels,
-                                          image_size=self.event_shape[1:])
+        # per-layer embedding: the parent's stack is built again below.
+        super().__init__(event_shape=event_shape, num_classes=num_classes,
+                         num_levels=num_levels, width=width, depth=depth,
+                         kernel_size=kernel_size, gated=True, components=components,
+                         input_encoding=input_encoding, dropout=dropout,
+                         conditions=model_conditions(conditions, num_classes,
+                                                     "ConditionalPixelCNN"))
+        self.condition = ConditionEncoder(self.conditions, size=condition_size,
+                                          event_shape=self.event_shape,
+                                          num_classes=num_classes, num_levels=num_levels)
         maps = self.condition.map_channels
         # m(y): an unmasked net over the image conditions, shared by every layer.
         self.condition_net = (ConditionMaps(maps, width, self.event_shape[1:]) if maps
@@ -159,7 +157,4 @@ class ConditionalPixelCNN(PixelCNN):
             {"event_shape": (2, 4, 4), "width": 8, "depth": 1, "kernel_size": 3,
              "components": 2, "num_classes": 3, "condition_size": 4},
         ]
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, conditions={self.condition_names}"
 

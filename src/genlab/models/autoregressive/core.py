@@ -21,7 +21,7 @@ A family implements three things (all on flat data ``x`` of shape ``(n, D)``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -92,8 +92,10 @@ class AutoregressiveModel(GenerativeModel):
         components: int,
         order: str = "natural",
         order_seed: int = 0,
+        conditions: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
+        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
+                         conditions=conditions)
         if num_levels is None:
             self.head: CategoricalHead | MixtureGaussianHead = MixtureGaussianHead(components)
         else:

@@ -22,6 +22,7 @@ with ``.`` the elementwise product and ``V y`` a label embedding (class-conditio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -136,6 +137,8 @@ class PixelCNN(AutoregressiveModel):
         components: Gaussians per dimension for continuous data.
         input_encoding: ``"auto"``, ``"onehot"`` or ``"value"``.
         dropout: Dropout probability inside each residual block or gated layer.
+        conditions: Condition kinds (:mod:`genlab.conditioning`); ``("label",)`` is
+            ``num_classes``, other kinds are read by ``cond_pixelcnn``.
 
     Example:
         >>> from genlab import create
@@ -177,10 +180,11 @@ class PixelCNN(AutoregressiveModel):
         input_encoding: InputEncoding = "auto",
         dropout: Annotated[float, Setting(
             "dropout probability inside each residual block or gated layer", ge=0, lt=1)] = 0.0,
+        conditions: Sequence[str] | None = None,
     ) -> None:
         super().__init__(
             event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
-            components=components, order="natural",
+            components=components, order="natural", conditions=conditions,
         )
         if len(self.event_shape) != 3:
             raise ConfigError(

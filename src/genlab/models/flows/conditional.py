@@ -33,17 +33,16 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from genlab.conditioning import CONDITION_KINDS
 from genlab.errors import ConfigError
 from genlab.models.flows import common
 from genlab.models.flows.coupling import MaskedAffineCoupling, checkerboard_mask
 from genlab.models.flows.flow import Flow
 from genlab.nn.condition_encoder import (
-    KNOWN_CONDITIONS,
     ConditionEncoder,
     ConditionMaps,
     ConditionSize,
-    condition_names,
-    conditions_argument,
+    model_conditions,
 )
 from genlab.recipes import Recipe
 from genlab.registry import register
@@ -76,7 +75,7 @@ class ConditionalRealNVP(Flow):
         torch.Size([3])
     """
 
-    supported_conditions: ClassVar[tuple[str, ...]] = KNOWN_CONDITIONS
+    supported_conditions: ClassVar[tuple[str, ...]] = CONDITION_KINDS
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
@@ -107,20 +106,18 @@ class ConditionalRealNVP(Flow):
         if len(shape) != 3:
             raise ConfigError(f"Expected event_shape (c, h, w) for ConditionalRealNVP, but "
                               f"found {shape}.")
-        names = condition_names(conditions, num_classes, "ConditionalRealNVP")
-        encoder = ConditionEncoder(names, size=condition_size, num_classes=num_classes,
-                                   num_levels=num_levels, image_size=shape[1:])
+        kinds = model_conditions(conditions, num_classes, "ConditionalRealNVP")
+        encoder = ConditionEncoder(kinds, size=condition_size, event_shape=shape,
+                                   num_classes=num_classes, num_levels=num_levels)
         maps = width if encoder.map_channels else 0
         net = {"width": width, "depth": depth, "context_dim": maps + encoder.vector_size,
                "activation": activation, "scale_bound": scale_bound}
         from_data = [MaskedAffineCoupling(checkerboard_mask(shape, i % 2), **net)
                      for i in range(transforms)]
         # The parent's label machinery (one-hot context, class bases) stays off: the label
-        # is one of the conditions the encoder reads.
-        super().__init__(event_shape=shape, bijections=from_data[::-1], num_levels=num_levels,
-                         alpha=alpha, **conditions_argument(conditions))
-        self.num_classes = num_classes
-        self.condition_names = names
+        # is one of the conditions the encoder reads (context() is replaced below).
+        super().__init__(event_shape=shape, bijections=from_data[::-1], num_classes=num_classes,
+                         num_levels=num_levels, alpha=alpha, conditions=kinds)
         self.condition = encoder
         # m(y): an unmasked net over the image conditions, shared by every coupling.
         self.condition_net = (ConditionMaps(encoder.map_channels, width, shape[1:]) if maps
@@ -147,6 +144,3 @@ class ConditionalRealNVP(Flow):
              "conditions": ("sketch", "prompt")},
             {**small, "event_shape": (2, 4, 4), "num_classes": 3},
         ]
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, conditions={self.condition_names}"

@@ -73,6 +73,8 @@ class Flow(GenerativeModel):
         condition_size: Size of a learned label embedding; None uses a one-hot label.
         conditional_base: Give each class its own diagonal Gaussian base (mean, log-std).
         alpha: Margin of the logit preprocessing for discrete data.
+        conditions: Condition kinds (:mod:`genlab.conditioning`); ``("label",)`` is
+            ``num_classes``, other kinds need a flow that reads them (``cond_realnvp``).
 
     Example:
         >>> import torch
@@ -100,8 +102,10 @@ class Flow(GenerativeModel):
         condition_size: ConditionSize = None,
         conditional_base: ConditionalBase = False,
         alpha: Alpha = 0.05,
+        conditions: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
+        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
+                         conditions=conditions)
         if conditional_base and num_classes is None:
             raise ConfigError("Expected num_classes with conditional_base=True, but found None.")
         chain = list(bijections)

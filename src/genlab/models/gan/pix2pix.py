@@ -35,18 +35,17 @@ import torch
 from torch import Tensor
 
 from genlab.base import GenerativeModel, Objective
+from genlab.conditioning import CONDITION_KINDS
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.gan import losses
 from genlab.models.gan.model import DiscriminatorLR, GeneratorLR, LatentSize
 from genlab.models.gan.unet import PatchDiscriminator, UNetGenerator
 from genlab.nn.condition_encoder import (
-    KNOWN_CONDITIONS,
     ConditionEncoder,
     ConditionFeatures,
     ConditionSize,
-    condition_names,
-    conditions_argument,
+    model_conditions,
 )
 from genlab.recipes import Recipe
 from genlab.registry import register
@@ -81,7 +80,7 @@ class Pix2Pix(GenerativeModel):
 
     has_exact_likelihood = False
     has_likelihood_bound = False
-    supported_conditions: ClassVar[tuple[str, ...]] = KNOWN_CONDITIONS
+    supported_conditions: ClassVar[tuple[str, ...]] = CONDITION_KINDS
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
@@ -114,17 +113,17 @@ class Pix2Pix(GenerativeModel):
             "Adam betas of both players", ge=0, lt=1)] = (0.5, 0.999),
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes,
-                         num_levels=num_levels, **conditions_argument(conditions))
+                         num_levels=num_levels,
+                         conditions=model_conditions(conditions, num_classes, "Pix2Pix"))
         if len(self.event_shape) != 3 or num_levels is None:
             raise ConfigError(f"Expected discrete images (c, h, w) with num_levels for "
                               f"Pix2Pix, but found event_shape={self.event_shape}, "
                               f"num_levels={num_levels}.")
-        self.condition_names = condition_names(conditions, num_classes, "Pix2Pix")
         c, h, w = self.event_shape
-        encoder = {"size": condition_size, "num_classes": num_classes, "num_levels": num_levels,
-                   "image_size": (h, w)}
-        self.g_condition = ConditionEncoder(self.condition_names, **encoder)
-        self.d_condition = ConditionEncoder(self.condition_names, **encoder)
+        encoder = {"size": condition_size, "event_shape": self.event_shape,
+                   "num_classes": num_classes, "num_levels": num_levels}
+        self.g_condition = ConditionEncoder(self.conditions, **encoder)
+        self.d_condition = ConditionEncoder(self.conditions, **encoder)
         maps, vector = self.g_condition.map_channels, self.g_condition.vector_size
         self.latent_size = latent_size
         self.generator = UNetGenerator(maps, c, h, w, width=width, vector_size=vector,
@@ -194,7 +193,4 @@ class Pix2Pix(GenerativeModel):
                  "condition_size": 4}
         return [{**small, "num_classes": 3},
                 {**small, "conditions": ("sketch", "prompt"), "dropout": 0.2}]
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, conditions={self.condition_names}"
 
