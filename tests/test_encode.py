@@ -42,11 +42,13 @@ def test_encode_contract(name, config):
     assert torch.isfinite(features).all()
     assert torch.equal(model.encode(x, labels(model, 7)), features), "not deterministic"
     # k is fixed, and a sample's features do not depend on the other samples of its batch
-    part = model.encode(x[:3], labels(model, 3))
+    y = labels(model, 7)
+    part = model.encode(x[:3], None if y is None else y[:3])
     torch.testing.assert_close(part, features[:3], rtol=1e-5, atol=1e-5)
-    # extra batch dims are restored
+    # extra batch dims are restored (Conditions keep their rows: the batch shape is x's)
     batched = model.encode(x[:6].reshape(2, 3, *x.shape[1:]),
-                           None if not model.conditional else labels(model, 6).reshape(2, 3))
+                           None if y is None else
+                           y[:6] if model.y_is_conditions else y[:6].reshape(2, 3))
     assert batched.shape == (2, 3, features.shape[1])
 
     with pytest.raises(ShapeError):

@@ -26,7 +26,6 @@ import torch
 from torch import Tensor, nn
 
 from genlab.conditioning import (
-    CONDITION_KINDS,
     IMAGE_KINDS,
     KEYS,
     canonical_kinds,
@@ -46,21 +45,16 @@ ConditionSize = Annotated[int, Setting(
     "size of the condition vector (label embedding, text encoder width)", ge=1)]
 
 
-def model_conditions(conditions: Sequence[str] | None, num_classes: int | None,
-                     family: str) -> tuple[str, ...]:
-    """The condition kinds a conditional-only family reads, in canonical order:
-    ``conditions``, or ``("label",)`` when only ``num_classes`` is given.
+def model_conditions(conditions: Sequence[str] | None, num_classes: int | None
+                     ) -> tuple[str, ...]:
+    """The condition kinds a family reads, in canonical order: ``conditions``, or
+    ``("label",)`` when only ``num_classes`` is given, or ``()`` for p(x).
 
     Raises:
-        ConfigError: neither conditions nor labels, or an unknown kind.
+        ConfigError: an unknown or repeated kind.
     """
     kinds = canonical_kinds(conditions)
-    if not kinds and num_classes is not None:
-        kinds = ("label",)
-    if not kinds:
-        raise ConfigError(f"Expected conditions (any of {', '.join(CONDITION_KINDS)}) or "
-                          f"num_classes for {family}, but found neither.")
-    return kinds
+    return ("label",) if not kinds and num_classes is not None else kinds
 
 
 def attention_heads(size: int) -> int:

@@ -110,8 +110,7 @@ class ConditionalPixelCNN(PixelCNN):
                          num_levels=num_levels, width=width, depth=depth,
                          kernel_size=kernel_size, gated=True, components=components,
                          input_encoding=input_encoding, dropout=dropout,
-                         conditions=model_conditions(conditions, num_classes,
-                                                     "ConditionalPixelCNN"))
+                         conditions=model_conditions(conditions, num_classes))
         self.condition = ConditionEncoder(self.conditions, size=condition_size,
                                           event_shape=self.event_shape,
                                           num_classes=num_classes, num_levels=num_levels)

@@ -106,7 +106,7 @@ class ConditionalRealNVP(Flow):
         if len(shape) != 3:
             raise ConfigError(f"Expected event_shape (c, h, w) for ConditionalRealNVP, but "
                               f"found {shape}.")
-        kinds = model_conditions(conditions, num_classes, "ConditionalRealNVP")
+        kinds = model_conditions(conditions, num_classes)
         encoder = ConditionEncoder(kinds, size=condition_size, event_shape=shape,
                                    num_classes=num_classes, num_levels=num_levels)
         maps = width if encoder.map_channels else 0
@@ -123,8 +123,10 @@ class ConditionalRealNVP(Flow):
         self.condition_net = (ConditionMaps(encoder.map_channels, width, shape[1:]) if maps
                               else None)
 
-    def context(self, y: Mapping[str, Any] | Tensor | None) -> Tensor:
-        """The condition as conditioner input channels ``(n, F + d, h, w)``."""
+    def context(self, y: Mapping[str, Any] | Tensor | None) -> Tensor | None:
+        """The condition as conditioner input channels ``(n, F + d, h, w)``; None for p(x)."""
+        if not self.conditions:
+            return None
         features = self.condition(y)
         _, h, w = self.event_shape
         parts = []

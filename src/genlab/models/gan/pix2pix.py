@@ -114,7 +114,7 @@ class Pix2Pix(GenerativeModel):
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes,
                          num_levels=num_levels,
-                         conditions=model_conditions(conditions, num_classes, "Pix2Pix"))
+                         conditions=model_conditions(conditions, num_classes))
         if len(self.event_shape) != 3 or num_levels is None:
             raise ConfigError(f"Expected discrete images (c, h, w) with num_levels for "
                               f"Pix2Pix, but found event_shape={self.event_shape}, "
