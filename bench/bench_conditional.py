@@ -18,7 +18,7 @@ sketch of the same class: what obeying the label but ignoring the sketch reaches
 diffusion, where the registry has a ``ddpm`` that reads sketches and prompts, is run the same
 way and swept over its guidance scale (obedience against diversity, one figure).
 
-    OMP_NUM_THREADS=1 python bench/bench_conditional.py            # full: ~15 min, one core
+    OMP_NUM_THREADS=1 python bench/bench_conditional.py            # full: ~8 min, one core
     OMP_NUM_THREADS=1 python bench/bench_conditional.py --quick    # < 90 s
 """
 
@@ -41,12 +41,11 @@ from genlab.registry import available, get
 
 CONDITIONS = ("sketch", "prompt")
 SEED = 0
+#: Where trained runs are kept and reused (docs/figures/make_conditional.py reads them too).
+RUNS = Path(__file__).resolve().parent / "out" / "conditional-runs"
 #: name -> (constructor settings, training settings) beyond the recipe; "quick" variants below.
-FULL: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "pix2pix": ({}, {"steps": 2000}),
-    "cond_pixelcnn": ({}, {"steps": 1500}),
-    "cond_realnvp": ({}, {"steps": 1500}),
-    "ddpm": ({}, {}),
+FULL: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # the recipes as they are
+    "pix2pix": ({}, {}), "cond_pixelcnn": ({}, {}), "cond_realnvp": ({}, {}), "ddpm": ({}, {}),
 }
 QUICK: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "pix2pix": ({"width": 8}, {"steps": 60}),
@@ -112,9 +111,9 @@ def main() -> None:
     common_arguments(parser)
     parser.add_argument("--per-condition", type=int, default=None,
                         help="samples per condition (default 4; 2 with --quick)")
-    parser.add_argument("--runs", default=None,
-                        help="folder for the trained runs (reused when present; "
-                             "docs/figures/make_conditional.py reads them)")
+    parser.add_argument("--runs", default=str(RUNS),
+                        help="folder for the trained runs, reused when present (default "
+                             "bench/out/conditional-runs; the figure script reads them)")
     parser.add_argument("--models", default=None, help="comma-separated subset")
     args = parser.parse_args()
     torch.manual_seed(SEED)
@@ -123,7 +122,8 @@ def main() -> None:
     budget = QUICK if args.quick else FULL
     names = [n for n in (args.models.split(",") if args.models else budget)
              if n != "ddpm" or diffusion_reads_conditions()]
-    runs = Path(args.runs) if args.runs else None
+    # quick runs are not kept: they would be reused by a later full run
+    runs = None if args.quick else Path(args.runs)
     if runs is not None:
         runs.mkdir(parents=True, exist_ok=True)
 

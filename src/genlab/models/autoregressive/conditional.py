@@ -78,8 +78,8 @@ class ConditionalPixelCNN(PixelCNN):
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"width": 64, "depth": 4, "kernel_size": 5, "dropout": 0.2},
-            train={"steps": 2000, "batch_size": 64, "lr": 2e-3, "warmup_steps": 50,
+            params={"width": 32, "depth": 3, "kernel_size": 3, "dropout": 0.1},
+            train={"steps": 800, "batch_size": 64, "lr": 2e-3, "warmup_steps": 50,
                    "patience": 8},
             quick={"steps": 40},
             quick_params={"width": 16, "depth": 2},

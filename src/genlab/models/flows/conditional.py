@@ -79,8 +79,8 @@ class ConditionalRealNVP(Flow):
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"transforms": 8, "width": 64, "depth": 2},
-            train={"steps": 2000, "batch_size": 64, "lr": 1e-3, "patience": 5},
+            params={"transforms": 6, "width": 32, "depth": 2},
+            train={"steps": 800, "batch_size": 64, "lr": 1e-3, "patience": 5},
             quick={"steps": 150},
             note="bench/bench_conditional.py (conditional bits/dim, obedience)",
         ),

@@ -84,8 +84,8 @@ class Pix2Pix(GenerativeModel):
 
     recipes: ClassVar[dict[str, Recipe]] = {
         "images": Recipe(
-            params={"width": 32, "latent_size": 8, "dropout": 0.5, "l1_weight": 100.0},
-            train={"steps": 2000, "batch_size": 64, "keep": "last"},
+            params={"width": 16, "latent_size": 8, "dropout": 0.5, "l1_weight": 100.0},
+            train={"steps": 1000, "batch_size": 64, "keep": "last"},
             quick={"steps": 200},
             note="bench/bench_conditional.py (label accuracy, sketch IoU, diversity)",
         ),
