@@ -99,7 +99,7 @@ def guided_output(net: NetCall, x_t: Tensor, t_batch: Tensor, y: Conditions,
         variants = [y] + ([y.drop(y.kinds)] if guided else [])
     out = net(torch.cat([x_t] * len(variants)), t_batch.repeat(len(variants)),
               Conditions.cat(variants))
-    full, dropped = out[:n], out[n:].split(n)
+    full, dropped = out[:n], [out[n * i:n * (i + 1)] for i in range(1, len(variants))]
     if not isinstance(guidance, Mapping):
         return full if not guided else dropped[0] + guided[0][1] * (full - dropped[0])
     for (_, w), without in zip(guided, dropped, strict=True):
