@@ -65,7 +65,8 @@ def check_conditions(y: Any, n: int, *, kinds: Sequence[str], event_shape: Seque
             data.update(_placeholder(kind, n, event_shape))
             marks[kind] = torch.zeros(n, dtype=torch.bool)
             continue
-        data.update(_read(kind, given, n, event_shape, num_classes, num_levels))
+        data.update(_read(kind, given, n, event_shape, num_classes, num_levels,
+                          marks.get(kind)))
     marks = {k: _rows(torch.as_tensor(v, dtype=torch.bool).reshape(-1), n, f"{k} presence")
              for k, v in marks.items()}
     return Conditions(data, marks)
@@ -114,8 +115,10 @@ def _in_range(t: Tensor, key: str, high: float | None) -> None:
 
 
 def _read(kind: str, given: dict[str, Any], n: int, event_shape: Sequence[int],
-          num_classes: int | None, num_levels: int | None) -> dict[str, Tensor]:
-    """The checked tensors of one given kind."""
+          num_classes: int | None, num_levels: int | None, present: Tensor | None
+          ) -> dict[str, Tensor]:
+    """The checked tensors of one given kind (``present``: rows where a Conditions holds
+    it, None for all)."""
     if kind == "label":
         t = _tensor(given["label"], "label").reshape(-1)
         if t.is_floating_point() and (t != t.round()).any():
@@ -124,7 +127,7 @@ def _read(kind: str, given: dict[str, Any], n: int, event_shape: Sequence[int],
         _in_range(t, "label", None if num_classes is None else num_classes - 1)
         return {"label": t}
     if kind == "prompt":
-        return _read_prompt(given, n)
+        return _read_prompt(given, n, present)
     if len(event_shape) != 3:
         raise DataError(f"Expected image data (C, H, W) for a {kind} condition, but found "
                         f"event shape {tuple(event_shape)}.")
@@ -147,7 +150,7 @@ def _read(kind: str, given: dict[str, Any], n: int, event_shape: Sequence[int],
     return {"lowres": t}
 
 
-def _read_prompt(given: dict[str, Any], n: int) -> dict[str, Tensor]:
+def _read_prompt(given: dict[str, Any], n: int, present: Tensor | None) -> dict[str, Tensor]:
     value = given["prompt"]
     if isinstance(value, str) or (isinstance(value, Sequence) and not isinstance(value, Tensor)
                                   and value and all(isinstance(v, str) for v in value)):
@@ -161,7 +164,7 @@ def _read_prompt(given: dict[str, Any], n: int) -> dict[str, Tensor]:
         _in_range(ids, "prompt ids", vocab - 1)
         mask = torch.as_tensor(given.get("prompt_mask", ids != 0)).bool()
         ids = ids.long()
-    if not mask.any(1).all():
+    if not (mask.any(1) | (False if present is None else ~present.cpu())).all():
         raise DataError("Expected at least one word in every prompt, but found an empty one.")
     return {"prompt": _rows(ids, n, "prompt"), "prompt_mask": _rows(mask, n, "prompt_mask")}
 
