@@ -25,6 +25,7 @@ way and swept over its guidance scale (obedience against diversity, one figure).
 from __future__ import annotations
 
 import argparse
+import io
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from genlab.data.conditions import paired_digits
 from genlab.metrics.features import class_accuracy
 from genlab.metrics.obedience import obedience, real_sketch_reference
 from genlab.registry import available, get
+from genlab.train.checkpoint import atomic_write_bytes
 
 CONDITIONS = ("sketch", "prompt")
 SEED = 0
@@ -82,14 +84,29 @@ def train(name: str, settings: tuple[dict[str, Any], dict[str, Any]], data: Any,
     return model.eval(), seconds
 
 
-def draw(model: Any, y: Any, per: int, seed: int, **options: Any) -> tuple[torch.Tensor, float]:
+def draw(model: Any, y: Any, per: int, seed: int, cache: Path | None = None,
+         **options: Any) -> tuple[torch.Tensor, float]:
     """``per`` samples of every row of ``y``: ``(rows * per, 1, 8, 8)``, rows repeated in
-    place (row i's samples are ``i * per .. i * per + per - 1``), and the seconds taken."""
+    place (row i's samples are ``i * per .. i * per + per - 1``), and the seconds taken.
+
+    With ``cache`` (a run folder) the samples and their time are kept there and reused by a
+    later run of the same draw."""
+    key = "-".join([f"samples-{y.n}x{per}-seed{seed}",
+                    *(f"{k}{v}" for k, v in sorted(options.items()))])
+    path = None if cache is None else cache / f"{key}.pt"
+    if path is not None and path.exists():
+        saved = torch.load(path, weights_only=True)
+        return saved["x"], float(saved["seconds"])
     rows = torch.arange(y.n).repeat_interleave(per)
     start = time.perf_counter()
     x = model.sample(len(rows), y.index(rows), generator=torch.Generator().manual_seed(seed),
                      **options)
-    return x, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if path is not None:
+        buffer = io.BytesIO()
+        torch.save({"x": x, "seconds": torch.tensor(seconds)}, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+    return x, seconds
 
 
 def score(samples: torch.Tensor, test: Any, rows: torch.Tensor, per: int) -> dict[str, float]:
@@ -147,7 +164,9 @@ def main() -> None:
     rows, bits_rows, timing = [], [], []
     for name in names:
         model, train_seconds = train(name, budget[name], data, val, runs)
-        samples, sample_seconds = draw(model, y_test, per, seed=1, **SAMPLING.get(name, {}))
+        cache = None if runs is None else runs / name
+        samples, sample_seconds = draw(model, y_test, per, seed=1, cache=cache,
+                                       **SAMPLING.get(name, {}))
         timing.append([name, train_seconds, 1000 * sample_seconds / len(samples)])
         for group, members in groups.items():
             if len(members) == 0:
@@ -169,7 +188,7 @@ def main() -> None:
         if name == "ddpm":
             # a sample of the seen conditions, two draws each: four scales cost four runs
             sweep = groups["seen"][: 30 if args.quick else 100]
-            guidance_sweep(model, y_test, test, sweep, 2, report, args.out)
+            guidance_sweep(model, y_test, test, sweep, 2, report, args.out, cache)
         print(name, [f"{v:.3f}" if isinstance(v, float) else v for v in seen], flush=True)
 
     report.table("obedience and diversity on the test digits' conditions",
@@ -199,7 +218,7 @@ def main() -> None:
 
 
 def guidance_sweep(model: Any, y: Any, test: Any, rows: torch.Tensor, per: int,
-                   report: Report, out: str) -> None:
+                   report: Report, out: str, cache: Path | None) -> None:
     """Obedience and diversity of the diffusion model as its guidance scale grows."""
     import matplotlib
 
@@ -208,7 +227,8 @@ def guidance_sweep(model: Any, y: Any, test: Any, rows: torch.Tensor, per: int,
 
     points = []
     for w in GUIDANCE:
-        samples, _ = draw(model, y.index(rows), per, seed=2, guidance=w, **SAMPLING["ddpm"])
+        samples, _ = draw(model, y.index(rows), per, seed=2, cache=cache, guidance=w,
+                          **SAMPLING["ddpm"])
         s = score(samples, test.subset(rows), torch.arange(len(rows)), per)
         points.append([w, s["label_accuracy"], s["sketch_iou"], s["diversity"]])
     report.table("diffusion: obedience against diversity as the guidance scale grows",
