@@ -7,7 +7,8 @@ folder as the benchmark's; a missing run is trained here with the benchmark's se
   ``make_drawings.py``; none of them is training data), the 8 x 8 sketch
   :func:`~genlab.data.drawings.load_drawing` reads from each, and per model the digits it
   draws from that sketch with the prompt "a <digit>" (two samples each);
-* ``conditional_prompts.png``: one sketch (the drawn 7) under several prompts, per model;
+* ``conditional_prompts.png``: one sketch (the drawn 7) under several prompts, per model
+  (conditional diffusion, ``ddpm``, is drawn too where its run is there);
   "leaning left" is a held-out combination for a 7 (never seen in training).
 
 Run from the repository root (same runs, same bytes)::
@@ -36,19 +37,22 @@ from genlab.train.checkpoint import atomic_write_bytes  # noqa: E402
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_conditional import CONDITIONS, FULL, RUNS, SEED, train  # noqa: E402
+from bench_conditional import CONDITIONS, FULL, RUNS, SAMPLING, SEED, train  # noqa: E402
 
-MODELS = ("pix2pix", "cond_pixelcnn", "cond_realnvp")
+MODELS = ("pix2pix", "cond_pixelcnn", "cond_realnvp", "ddpm")
 SAMPLES = 2
 PROMPTS = ("a 7", "a thin 7", "a thick 7", "a small 7", "a 7 leaning right",
            "a 7 leaning left")
 
 
 def models(runs: Path) -> dict[str, torch.nn.Module]:
-    """The benchmark's trained models (trained now where a run is missing)."""
+    """The benchmark's trained models (trained now where a run is missing; diffusion only
+    where the benchmark trained it)."""
     data = val = None
     out = {}
     for name in MODELS:
+        if name == "ddpm" and not (runs / name / "model.safetensors").exists():
+            continue
         if data is None and not (runs / name / "model.safetensors").exists():
             data = paired_digits("train", CONDITIONS, seed=SEED).to_dataset(CONDITIONS)
             val = paired_digits("val", CONDITIONS, seed=SEED,
@@ -57,11 +61,13 @@ def models(runs: Path) -> dict[str, torch.nn.Module]:
     return out
 
 
-def generate(model: torch.nn.Module, sketches: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+def generate(name: str, model: torch.nn.Module, sketches: torch.Tensor, prompts: list[str]
+             ) -> torch.Tensor:
     """``SAMPLES`` digits per (sketch, prompt) row: ``(rows, SAMPLES, 8, 8)``."""
     rows = torch.arange(len(prompts)).repeat_interleave(SAMPLES)
     y = {"sketch": sketches[rows], "prompt": [prompts[i] for i in rows.tolist()]}
-    x = model.sample(len(rows), y, generator=torch.Generator().manual_seed(SEED))
+    x = model.sample(len(rows), y, generator=torch.Generator().manual_seed(SEED),
+                     **SAMPLING.get(name, {}))
     return x.reshape(len(prompts), SAMPLES, 8, 8)
 
 
@@ -98,7 +104,7 @@ def drawings_figure(trained: dict[str, torch.nn.Module], out: Path) -> None:
     axes[0, 0].set_ylabel("drawing", fontsize=7)
     axes[1, 0].set_ylabel("sketch", fontsize=7)
     for m, (name, model) in enumerate(trained.items()):
-        samples = generate(model, sketches, prompts)  # (k, SAMPLES, 8, 8)
+        samples = generate(name, model, sketches, prompts)  # (k, SAMPLES, 8, 8)
         for s in range(SAMPLES):
             row = 2 + m * SAMPLES + s
             for j in range(len(files)):
@@ -115,13 +121,14 @@ def prompts_figure(trained: dict[str, torch.nn.Module], out: Path) -> None:
     fig, axes = plt.subplots(len(trained) * SAMPLES, len(PROMPTS) + 1,
                              figsize=(1.1 * (len(PROMPTS) + 1), 1.1 * len(trained) * SAMPLES))
     for m, (name, model) in enumerate(trained.items()):
-        samples = generate(model, sketches, list(PROMPTS))
+        samples = generate(name, model, sketches, list(PROMPTS))
         for s in range(SAMPLES):
             row = m * SAMPLES + s
             show(axes[row, 0], sketch[0, 0], "sketch" if row == 0 else "", vmax=1)
             axes[row, 0].set_ylabel(name if s == 0 else "", fontsize=7)
             for j, prompt in enumerate(PROMPTS):
-                title = f'"{prompt}"' + (" (held out)" if "left" in prompt else "")
+                title = f'"{prompt}"'.replace(" leaning", "\nleaning")
+                title += " (held out)" if "left" in prompt else ""
                 show(axes[row, j + 1], samples[j, s], title if row == 0 else "")
     fig.suptitle("One sketch under several prompts", fontsize=9)
     fig.tight_layout()
