@@ -106,3 +106,11 @@ def test_label_only_model_refuses_condition_flags(tmp_path, capsys):
     code, _, err = run(capsys, "sample", out, "--sketch", DRAWING, "-n", "1", "--out",
                        tmp_path / "s.npy")
     assert code == 2 and "trained with (no conditions), but found --sketch" in err
+
+
+def test_eval_reports_obedience(trained, capsys):
+    code, _, err = run(capsys, "eval", trained, "--n-samples", "8")
+    assert code == 0, err
+    results = json.loads((trained / "eval.json").read_text())
+    assert 0 <= results["obey_sketch_iou"] <= 1 and 0 <= results["obey_label_accuracy"] <= 1
+    assert results["bound"] and results["n"] == 297

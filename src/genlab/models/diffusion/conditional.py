@@ -164,3 +164,40 @@ class ConditionEncoder(nn.Module):
         mask = torch.cat([torch.ones(n, 1, dtype=torch.bool, device=ids.device),
                           words & present[:, None]], dim=1)
         return vector, torch.cat([null, tokens], dim=1), mask
+
+
+def pretrain_text(model: nn.Module, x: Tensor, prompts: Sequence[Sequence[str]], *,
+                  steps: int = 300, generator: torch.Generator | None = None) -> list[float]:
+    """Start a conditional model's text encoder from contrastive pre-training.
+
+    :func:`~genlab.nn.text.contrastive_pretrain` trains the model's prompt encoder with a
+    fresh :class:`~genlab.nn.text.ImageEncoder` so that a prompt's pooled vector picks out
+    its own image; the diffusion training that follows goes on from there.
+
+    Arguments:
+        model: A diffusion model with the prompt condition.
+        x: Images ``(n, 1, 8, 8)`` (levels 0..16).
+        prompts: ``prompts[v][i]``, wording v of image i's prompt (e.g. ``[paired.prompts(v)
+            for v in range(4)]`` of a :class:`~genlab.data.conditions.PairedDataset`).
+        steps: Pre-training steps.
+        generator: Source of the batches.
+
+    Returns:
+        The contrastive loss of each step.
+
+    Raises:
+        ConfigError: the model has no prompt condition.
+    """
+    from genlab.errors import ConfigError
+    from genlab.nn.text import ImageEncoder, contrastive_pretrain
+
+    encoder = getattr(getattr(model, "conditioner", None), "text", None)
+    if encoder is None:
+        raise ConfigError(f"Expected a model with the prompt condition, but found "
+                          f"conditions {getattr(model, 'conditions', ())}.")
+    was_training = model.training
+    images = ImageEncoder(dim=encoder.dim).to(x.device)
+    losses = contrastive_pretrain(encoder, images, x, prompts, steps=steps,
+                                  generator=generator)
+    model.train(was_training)
+    return losses
