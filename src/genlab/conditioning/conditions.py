@@ -202,8 +202,8 @@ class Conditions(Mapping[str, Tensor]):
 
     def chunk(self, chunks: int) -> list[Conditions]:
         """Split the rows into ``chunks`` consecutive parts, as ``Tensor.chunk``."""
-        size = -(-self._n // chunks)
-        return [self.index(slice(i, i + size)) for i in range(0, self._n, size)]
+        size = max(-(-self._n // chunks), 1)
+        return [self.index(slice(i, i + size)) for i in range(0, self._n, size)] or [self]
 
     @staticmethod
     def cat(parts: Sequence[Conditions]) -> Conditions:
