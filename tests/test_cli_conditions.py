@@ -76,6 +76,8 @@ def bad_files(tmp_path):
     (["--lowres", "small.npy"], "trained with (label, sketch, mask, prompt), but found --lowres"),
     (["--mask", "half"], "--mask and --image together"),
     (["--mask", "diagonal", "--image", "small.npy"], "Expected --mask half"),
+    (["--mask", "top", "--image", "small.npy"], "Expected an array of shape (1, 8, 8)"),
+    (["--mask", "top", "--image", "text.png"], "Expected an image file"),
     (["--label", "12"], "label values in [0, 9]"),
     (["--guidance", "colour=2"], "guidance for the model's conditions"),
 ])
