@@ -23,13 +23,14 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.conditioning import IMAGE_KINDS, Conditions, prompt_tokenizer
+from genlab.errors import ConfigError
 from genlab.nn.text import TextEncoder
 
 
@@ -78,6 +79,24 @@ def image_channel_count(kinds: Sequence[str], channels: int) -> int:
     ``channels`` channels): sketch 1, lowres 1, mask 1 + channels, one presence each."""
     sizes = {"sketch": 1, "lowres": 1, "mask": 1 + channels}
     return sum(sizes[k] + 1 for k in kinds if k in IMAGE_KINDS)
+
+
+def unet_condition_args(kinds: Sequence[str], event_shape: Sequence[int], text_width: int,
+                        denoiser: str) -> dict[str, Any]:
+    """The UNet's arguments for conditions ``kinds`` (none for the MLP, which reads the
+    prompt and label through its embedding only): FiLM blocks, condition channels, and
+    cross-attention over prompt tokens of ``text_width`` features.
+
+    Raises:
+        ConfigError: image conditions with the MLP denoiser.
+    """
+    if denoiser != "unet":
+        if any(k in IMAGE_KINDS for k in kinds):
+            raise ConfigError(f"Expected denoiser 'unet' for image conditions {tuple(kinds)}, "
+                              f"but found {denoiser!r}.")
+        return {}
+    return {"film": True, "extra_channels": image_channel_count(kinds, event_shape[0]),
+            "context_dim": text_width if "prompt" in kinds else None}
 
 
 class ConditionEncoder(nn.Module):
@@ -188,7 +207,6 @@ def pretrain_text(model: nn.Module, x: Tensor, prompts: Sequence[Sequence[str]],
     Raises:
         ConfigError: the model has no prompt condition.
     """
-    from genlab.errors import ConfigError
     from genlab.nn.text import ImageEncoder, contrastive_pretrain
 
     encoder = getattr(getattr(model, "conditioner", None), "text", None)
