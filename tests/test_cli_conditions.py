@@ -76,6 +76,8 @@ def bad_files(tmp_path):
     (["--lowres", "small.npy"], "trained with (label, sketch, mask, prompt), but found --lowres"),
     (["--mask", "half"], "--mask and --image together"),
     (["--mask", "diagonal", "--image", "small.npy"], "Expected --mask half"),
+    (["--mask", "top", "--image", "small.npy"], "Expected an array of shape (1, 8, 8)"),
+    (["--mask", "top", "--image", "text.png"], "Expected an image file"),
     (["--label", "12"], "label values in [0, 9]"),
     (["--guidance", "colour=2"], "guidance for the model's conditions"),
 ])
@@ -106,3 +108,11 @@ def test_label_only_model_refuses_condition_flags(tmp_path, capsys):
     code, _, err = run(capsys, "sample", out, "--sketch", DRAWING, "-n", "1", "--out",
                        tmp_path / "s.npy")
     assert code == 2 and "trained with (no conditions), but found --sketch" in err
+
+
+def test_eval_reports_obedience(trained, capsys):
+    code, _, err = run(capsys, "eval", trained, "--n-samples", "8")
+    assert code == 0, err
+    results = json.loads((trained / "eval.json").read_text())
+    assert 0 <= results["obey_sketch_iou"] <= 1 and 0 <= results["obey_label_accuracy"] <= 1
+    assert results["bound"] and results["n"] == 297

@@ -97,3 +97,19 @@ def test_a_trained_model_follows_its_sketch():
     other = sketch_iou(sketch(x), given.roll(1, 0))  # another digit's sketch: chance level
     diff = own - other
     assert diff.mean() > 5 * diff.std() / 64**0.5
+
+
+def test_text_encoder_starts_from_contrastive_pretraining():
+    from genlab.models.diffusion.conditional import pretrain_text
+
+    paired = paired_digits("val", ("prompt",), seed=0)
+    model = create("ddpm", event_shape=(1, 8, 8), num_levels=17, conditions=("prompt",),
+                   num_timesteps=4, width=8, text_width=16, seed=0)
+    before = [p.detach().clone() for p in model.conditioner.text.parameters()]
+    losses = pretrain_text(model, paired.x, [paired.prompts(v) for v in range(2)], steps=15,
+                           generator=torch.Generator().manual_seed(0))
+    assert len(losses) == 15 and sum(losses[-5:]) < sum(losses[:5])  # it learned
+    after = list(model.conditioner.text.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    with pytest.raises(ConfigError, match="prompt condition"):
+        pretrain_text(create("ddpm", event_shape=(2,), num_timesteps=4), paired.x, [])

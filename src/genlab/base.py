@@ -460,7 +460,9 @@ class GenerativeModel(nn.Module):
 
         Arguments:
             x: Data of shape ``(*batch, *event_shape)``.
-            y: Class labels of shape ``batch`` (conditional models only).
+            y: Class labels of shape ``batch`` (conditional models only); for a model with
+                other conditions, a mapping of them for the flattened batch
+                (:func:`~genlab.conditioning.check_conditions`).
 
         Returns:
             Tensor of shape ``batch``.
@@ -509,7 +511,9 @@ class GenerativeModel(nn.Module):
 
         Arguments:
             n: Number of samples (positive int).
-            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
+            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only);
+                for a model with other conditions, a mapping such as ``{"sketch": (1, 8, 8),
+                "prompt": "a thin 3"}`` (:func:`~genlab.conditioning.check_conditions`).
             generator: Source of randomness; the same seeded generator gives the same samples.
             **options: Family-specific sampling options (``temperature``, ``sampler``,
                 ``steps``, ``guidance``, ...); unknown ones raise ``ConfigError``.
@@ -538,7 +542,7 @@ class GenerativeModel(nn.Module):
 
         Arguments:
             x: Data of shape ``(*batch, *event_shape)``.
-            y: Class labels (conditional models only).
+            y: Class labels, or a mapping of conditions (conditional models only).
             **options: The family's declared encoding options (:meth:`encode_options`).
 
         Raises:

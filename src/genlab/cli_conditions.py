@@ -82,10 +82,9 @@ def sample_conditions(model: GenerativeModel, args: argparse.Namespace) -> Any:
         DataError, ShapeError: unreadable, blank or ill-shaped files.
     """
     given = {kind: getattr(args, kind.replace("-", "_"), None) for kind in SAMPLE_FLAGS}
-    if getattr(args, "y", None) is not None:
-        if given["label"] is not None:
-            raise ConfigError("Expected one of --label and --y, but found both.")
-        given["label"] = args.y
+    legacy = getattr(args, "y", None)  # --y: the label, checked by the model as before
+    if legacy is not None and given["label"] is not None:
+        raise ConfigError("Expected one of --label and --y, but found both.")
     flags = [SAMPLE_FLAGS[k] for k, v in given.items() if v is not None]
     unknown = [SAMPLE_FLAGS[k] for k, v in given.items()
                if v is not None and k not in model.conditions]
@@ -96,27 +95,30 @@ def sample_conditions(model: GenerativeModel, args: argparse.Namespace) -> Any:
     if (given["mask"] is None) != (args.image is None):
         raise ConfigError(f"Expected --mask and --image together, but found only "
                           f"{'--mask' if args.image is None else '--image'}.")
+    if legacy is not None:
+        given["label"] = legacy
+        flags.append("--y")
     if not model.y_is_conditions:
         return given["label"]
     if not flags and model.conditions and not model.optional_conditions:
         raise ConfigError(f"Expected the conditions the run was trained with: "
                           f"{', '.join(SAMPLE_FLAGS[k] for k in model.conditions)}.")
-    c, h, w = model.event_shape
     levels = model.num_levels
+    shape = tuple(model.event_shape)  # (C, H, W) where an image condition is held
     y: dict[str, Any] = {}
     if given["label"] is not None:
         y["label"] = given["label"]
     if given["prompt"] is not None:
         y["prompt"] = given["prompt"]
     if given["sketch"] is not None:
-        y["sketch"] = _sketch(Path(given["sketch"]), (h, w))
+        y["sketch"] = _sketch(Path(given["sketch"]), shape[1:])
     if given["lowres"] is not None:
         from genlab.data.conditions import lowres
 
-        y["lowres"] = lowres(_image(Path(given["lowres"]), (c, h, w), levels)[None])[0]
+        y["lowres"] = lowres(_image(Path(given["lowres"]), shape, levels)[None])[0]
     if given["mask"] is not None:
-        y["mask"] = _mask(given["mask"], (h, w))
-        y["masked"] = _image(Path(args.image), (c, h, w), levels)
+        y["mask"] = _mask(given["mask"], shape[1:])
+        y["masked"] = _image(Path(args.image), shape, levels)
     return y
 
 
@@ -154,7 +156,7 @@ def _image(path: Path, shape: tuple[int, int, int], levels: int | None) -> Tenso
     import torch
 
     if path.suffix == ".npy":
-        return torch.from_numpy(_npy(path)).reshape(-1, *shape[1:])
+        return _shaped(torch.from_numpy(_npy(path)), shape, path)
     from genlab.data.drawings import _box_resize, drawing_ink
 
     if shape[0] != 1:
@@ -165,6 +167,18 @@ def _image(path: Path, shape: tuple[int, int, int], levels: int | None) -> Tenso
     top = (levels - 1) if levels else 1.0
     values = np.round(ink * top) if levels else ink
     return torch.from_numpy(values.astype(np.float32))[None]
+
+
+def _shaped(t: Tensor, shape: tuple[int, ...], path: Path) -> Tensor:
+    """``t`` as one image of ``shape`` (``(H, W)`` is taken for one channel)."""
+    from genlab.errors import ShapeError
+
+    if tuple(t.shape) == tuple(shape[1:]) and shape[0] == 1:
+        t = t[None]
+    if tuple(t.shape) not in (tuple(shape), (1, *shape)):
+        raise ShapeError(f"Expected an array of shape {tuple(shape)} in {path.name!r}, but "
+                         f"found {tuple(t.shape)}.")
+    return t.reshape(shape)
 
 
 def _mask(value: str, size: tuple[int, int]) -> Tensor:
@@ -186,7 +200,7 @@ def _mask(value: str, size: tuple[int, int]) -> Tensor:
         raise ConfigError(f"Expected --mask half, {', '.join(MASK_HALVES)} or a file, but "
                           f"found {value!r}.")
     if path.suffix == ".npy":
-        return torch.from_numpy(_npy(path)).reshape(-1, h, w)
+        return _shaped(torch.from_numpy(_npy(path)), (1, h, w), path)
     from genlab.data.drawings import _box_resize, _read_grey
 
     if not path.is_file():

@@ -148,6 +148,16 @@ class Conditions(Mapping[str, Tensor]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def __eq__(self, other: object) -> bool:
+        """Same keys, equal tensors and the same absent rows (``torch.equal``)."""
+        if not isinstance(other, Conditions):
+            return NotImplemented
+        return self.kinds == other.kinds and \
+            all(torch.equal(v, other._data[k]) for k, v in self._data.items()) and \
+            all(torch.equal(self.present(k), other.present(k)) for k in self.kinds)
+
+    __hash__ = None  # type: ignore[assignment]  (mutable contents, as a dict)
+
     def __repr__(self) -> str:
         parts = [f"{k}={tuple(v.shape)}" for k, v in self._data.items()]
         absent = [f"{k} absent on {int((~v).sum())}" for k, v in self._present.items()]
@@ -202,8 +212,8 @@ class Conditions(Mapping[str, Tensor]):
 
     def chunk(self, chunks: int) -> list[Conditions]:
         """Split the rows into ``chunks`` consecutive parts, as ``Tensor.chunk``."""
-        size = -(-self._n // chunks)
-        return [self.index(slice(i, i + size)) for i in range(0, self._n, size)]
+        size = max(-(-self._n // chunks), 1)
+        return [self.index(slice(i, i + size)) for i in range(0, self._n, size)] or [self]
 
     @staticmethod
     def cat(parts: Sequence[Conditions]) -> Conditions:

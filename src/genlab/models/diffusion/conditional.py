@@ -23,13 +23,14 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.conditioning import IMAGE_KINDS, Conditions, prompt_tokenizer
+from genlab.errors import ConfigError
 from genlab.nn.text import TextEncoder
 
 
@@ -78,6 +79,24 @@ def image_channel_count(kinds: Sequence[str], channels: int) -> int:
     ``channels`` channels): sketch 1, lowres 1, mask 1 + channels, one presence each."""
     sizes = {"sketch": 1, "lowres": 1, "mask": 1 + channels}
     return sum(sizes[k] + 1 for k in kinds if k in IMAGE_KINDS)
+
+
+def unet_condition_args(kinds: Sequence[str], event_shape: Sequence[int], text_width: int,
+                        denoiser: str) -> dict[str, Any]:
+    """The UNet's arguments for conditions ``kinds`` (none for the MLP, which reads the
+    prompt and label through its embedding only): FiLM blocks, condition channels, and
+    cross-attention over prompt tokens of ``text_width`` features.
+
+    Raises:
+        ConfigError: image conditions with the MLP denoiser.
+    """
+    if denoiser != "unet":
+        if any(k in IMAGE_KINDS for k in kinds):
+            raise ConfigError(f"Expected denoiser 'unet' for image conditions {tuple(kinds)}, "
+                              f"but found {denoiser!r}.")
+        return {}
+    return {"film": True, "extra_channels": image_channel_count(kinds, event_shape[0]),
+            "context_dim": text_width if "prompt" in kinds else None}
 
 
 class ConditionEncoder(nn.Module):
@@ -164,3 +183,39 @@ class ConditionEncoder(nn.Module):
         mask = torch.cat([torch.ones(n, 1, dtype=torch.bool, device=ids.device),
                           words & present[:, None]], dim=1)
         return vector, torch.cat([null, tokens], dim=1), mask
+
+
+def pretrain_text(model: nn.Module, x: Tensor, prompts: Sequence[Sequence[str]], *,
+                  steps: int = 300, generator: torch.Generator | None = None) -> list[float]:
+    """Start a conditional model's text encoder from contrastive pre-training.
+
+    :func:`~genlab.nn.text.contrastive_pretrain` trains the model's prompt encoder with a
+    fresh :class:`~genlab.nn.text.ImageEncoder` so that a prompt's pooled vector picks out
+    its own image; the diffusion training that follows goes on from there.
+
+    Arguments:
+        model: A diffusion model with the prompt condition.
+        x: Images ``(n, 1, 8, 8)`` (levels 0..16).
+        prompts: ``prompts[v][i]``, wording v of image i's prompt (e.g. ``[paired.prompts(v)
+            for v in range(4)]`` of a :class:`~genlab.data.conditions.PairedDataset`).
+        steps: Pre-training steps.
+        generator: Source of the batches.
+
+    Returns:
+        The contrastive loss of each step.
+
+    Raises:
+        ConfigError: the model has no prompt condition.
+    """
+    from genlab.nn.text import ImageEncoder, contrastive_pretrain
+
+    encoder = getattr(getattr(model, "conditioner", None), "text", None)
+    if encoder is None:
+        raise ConfigError(f"Expected a model with the prompt condition, but found "
+                          f"conditions {getattr(model, 'conditions', ())}.")
+    was_training = model.training
+    images = ImageEncoder(dim=encoder.dim).to(x.device)
+    losses = contrastive_pretrain(encoder, images, x, prompts, steps=steps,
+                                  generator=generator)
+    model.train(was_training)
+    return losses

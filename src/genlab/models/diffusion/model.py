@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.base import GenerativeModel, Objective
-from genlab.conditioning import CONDITION_KINDS, IMAGE_KINDS, Conditions
+from genlab.conditioning import CONDITION_KINDS, Conditions
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.diffusion.bound import bound_terms
-from genlab.models.diffusion.conditional import ConditionEncoder, image_channel_count
+from genlab.models.diffusion.conditional import ConditionEncoder, unet_condition_args
 from genlab.models.diffusion.denoisers import MLPDenoiser, UNetDenoiser
 from genlab.models.diffusion.guidance import check_guidance, guided_output
 from genlab.models.diffusion.samplers import (
@@ -180,21 +180,8 @@ class DiffusionModel(GenerativeModel):
         # None leaves the denoiser's own default size.
         size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
         # Label-only models keep their networks as they were (their checkpoints load).
-        extra: dict[str, Any] = {}
-        if self.y_is_conditions:
-            if denoiser == "mlp" and set(self.conditions) & set(IMAGE_KINDS):
-                raise ConfigError(f"Expected denoiser 'unet' for image conditions "
-                                  f"{self.conditions}, but found {denoiser!r}.")
-            emb_dim = 4 * size.get("width", 16) if denoiser == "unet" \
-                else size.get("width", 128)
-            self.conditioner = ConditionEncoder(
-                self.conditions, num_classes=num_classes, emb_dim=emb_dim,
-                text_width=text_width, text_depth=text_depth,
-                cross_attention=denoiser == "unet")
-            if denoiser == "unet":
-                extra = {"film": True, "context_dim": self.conditioner.context_dim,
-                         "extra_channels": image_channel_count(self.conditions,
-                                                               self.event_shape[0])}
+        extra = unet_condition_args(self.conditions, self.event_shape, text_width, denoiser) \
+            if self.y_is_conditions else {}
         if denoiser == "unet":
             self.net = UNetDenoiser(
                 self.event_shape, num_timesteps, num_classes,
@@ -202,6 +189,11 @@ class DiffusionModel(GenerativeModel):
             )
         else:
             self.net = MLPDenoiser(self.event_shape, num_timesteps, num_classes, **size)
+        if self.y_is_conditions:
+            self.conditioner = ConditionEncoder(
+                self.conditions, num_classes=num_classes, emb_dim=self.net.emb_dim,
+                text_width=text_width, text_depth=text_depth,
+                cross_attention=denoiser == "unet")
         # Scale of continuous data (their std), measured in initialize(); saved with the weights.
         self.register_buffer("data_scale", torch.ones(()))
 
