@@ -145,6 +145,24 @@ def test_em_never_lowers_the_log_likelihood():
     assert all(b >= a - 1e-12 for a, b in zip(values[:-1], values[1:], strict=True))
 
 
+def test_em_in_many_dimensions_never_lowers_the_log_likelihood():
+    """Full covariances in D = 20 take the per-component path (float32 E-step GEMM): each
+    mean log-likelihood then carries a rounding error of about D * 2^-24 relative to the
+    Mahalanobis terms (~D), i.e. ~3e-5 nats; EM may not lower it by more than that."""
+    g = gen(15)
+    centres = torch.randn(4, 20, generator=g, dtype=torch.float64)
+    x = centres[torch.arange(800) % 4] + torch.randn(800, 20, generator=g, dtype=torch.float64)
+    x = x - x.mean(0)
+    init = m_step(
+        x, hard_responsibilities(x, kmeans_plusplus(x, 4, gen(1))), full=True, reg_covar=1e-6
+    )
+    values = [
+        em(x, init, reg_covar=1e-6, max_iter=i, tol=0.0).log_likelihood for i in range(1, 12)
+    ]
+    assert values[-1] > values[0]
+    assert all(b >= a - 20 * 20 * 2**-24 for a, b in zip(values[:-1], values[1:], strict=True))
+
+
 def test_kmeans_plusplus_picks_distinct_data_points_reproducibly():
     x = blobs(200).double()
     c1, c2 = kmeans_plusplus(x, 6, gen(5)), kmeans_plusplus(x, 6, gen(5))

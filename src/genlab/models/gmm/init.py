@@ -73,7 +73,7 @@ def nearest_centre(x: Tensor, centres: Tensor) -> Tensor:
     precision only matters for points almost equidistant from two centres)."""
     x32, c32 = x.float(), centres.float()
     scores = torch.addmm(c32.square().sum(-1), x32, c32.T, alpha=-2.0)  # (n, K)
-    return scores.min(dim=1).indices  # min(...).indices is faster than argmin here
+    return scores.argmin(dim=1)
 
 
 def hard_responsibilities(x: Tensor, centres: Tensor) -> Tensor:
@@ -89,7 +89,7 @@ def kmeans(x: Tensor, centres: Tensor, *, max_iter: int = 100, tol: float = 1e-4
     per-dimension variance of ``x`` (the rule scikit-learn's ``KMeans`` uses), or after
     ``max_iter`` iterations. A centre that loses all its points stays where it is.
     """
-    threshold = tol * x.var(0, correction=0).mean()
+    threshold = tol * (x - x.mean(0)).square().mean()  # mean per-dimension variance
     points = x.float()  # for the assignments only; the centres are means of x itself
     for _ in range(max_iter):
         nearest = nearest_centre(points, centres)  # (n,)
