@@ -171,6 +171,22 @@ def test_kmeans_plusplus_picks_distinct_data_points_reproducibly():
     assert torch.unique(c1, dim=0).shape[0] == 6
 
 
+def test_kmeans_plusplus_with_one_candidate_is_d2_sampling():
+    """98 points at 0, one at 3, one at -10. When the first centre lands at 0 (p = 0.98), the
+    original k-means++ (one candidate) takes the point at 3 with probability q = 9/109 (its
+    squared distance over the total); the greedy variant (2 candidates here) only if both
+    draws are that point, q^2. Counts over 600 runs each are checked against binomial bounds
+    of 4 standard deviations."""
+    x = torch.cat([torch.zeros(98), torch.tensor([3.0, -10.0])]).double()[:, None]
+    runs, g, q = 600, gen(7), 9 / 109
+    for candidates, p in ((1, 0.98 * q), (None, 0.98 * q**2)):
+        near = sum(
+            int(c[0, 0] == 0 and c[1, 0] == 3)
+            for c in (kmeans_plusplus(x, 2, g, candidates=candidates) for _ in range(runs))
+        )
+        assert abs(near - runs * p) < 4 * math.sqrt(runs * p * (1 - p))
+
+
 def test_single_gaussian_is_the_maximum_likelihood_mean_and_covariance():
     x = blobs(500).double()
     model = Gaussian(event_shape=(2,), reg_covar=0.0).double().fit_closed_form(x)

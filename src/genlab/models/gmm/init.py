@@ -33,23 +33,27 @@ def _square_distances(x: Tensor, sq_norms: Tensor, centres: Tensor) -> Tensor:
     return (sq_norms[:, None] - 2.0 * x @ centres.T + centres.square().sum(-1)).clamp_(min=0)
 
 
-def kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+def kmeans_plusplus(
+    x: Tensor, k: int, generator: torch.Generator | None = None, *, candidates: int | None = None
+) -> Tensor:
     """k-means++ seeding: each new centre is drawn with probability proportional to the
     squared distance to the nearest centre chosen so far (D^2 sampling).
 
-    Each step draws ``2 + floor(log k)`` candidates and keeps the one that lowers the total
-    squared distance most (the greedy variant the k-means++ paper discusses).
+    Each step draws ``candidates`` points and keeps the one that lowers the total squared
+    distance most: by default ``2 + floor(log k)`` (the greedy variant the k-means++ paper
+    discusses, as scikit-learn does); 1 is the paper's original algorithm.
 
     Arguments:
         x: Points, ``(n, D)``.
         k: Number of centres, ``k <= n``.
         generator: Source of randomness.
+        candidates: Draws per centre (None: ``2 + floor(log k)``).
 
     Returns:
         Centres, ``(k, D)``, rows of ``x``.
     """
     n = x.shape[0]
-    trials = 2 + int(math.log(k))
+    trials = 2 + int(math.log(k)) if candidates is None else candidates
     points = x.float()  # distances for seeding need no more precision
     sq_norms = points.square().sum(-1)  # (n,)
     first = int(torch.randint(n, (1,), generator=generator, device=x.device))
@@ -57,13 +61,13 @@ def kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator | None = None)
     closest = _square_distances(points, sq_norms, points[[first]])[:, 0]  # (n,) to nearest
     for _ in range(1, k):
         if closest.sum() > 0:
-            candidates = _draw(closest.double(), generator, trials)
+            drawn = _draw(closest.double(), generator, trials)
         else:  # every point sits on a centre already
-            candidates = torch.randint(n, (trials,), generator=generator, device=x.device)
-        dist = _square_distances(points, sq_norms, points[candidates])  # (n, trials)
+            drawn = torch.randint(n, (trials,), generator=generator, device=x.device)
+        dist = _square_distances(points, sq_norms, points[drawn])  # (n, trials)
         new_closest = torch.minimum(closest[:, None], dist)  # (n, trials)
         best = int(new_closest.sum(0, dtype=torch.float64).argmin())
-        chosen.append(int(candidates[best]))
+        chosen.append(int(drawn[best]))
         closest = new_closest[:, best]
     return x[chosen]
 

@@ -59,6 +59,9 @@ Tol = Annotated[float, Setting(
 Init = Annotated[str, Setting(
     "initial centres: kmeans (k-means++ seeds refined by Lloyd), kmeans++ or random points",
     choices=("kmeans", "kmeans++", "random"))]
+SeedCandidates = Annotated[int | None, Setting(
+    "k-means++ draws per centre, the best kept (None: 2 + log K, as scikit-learn; 1: the "
+    "original k-means++)", ge=1)]
 InitSeed = Annotated[int, Setting(
     "seed of the initial centres and of the dequantization noise of discrete data", ge=0)]
 
@@ -81,6 +84,10 @@ class GaussianMixture(GenerativeModel):
         init: ``"kmeans"`` (k-means++ seeds refined by Lloyd's k-means), ``"kmeans++"`` (the
             seeds alone) or ``"random"`` (centres drawn uniformly from the data); each
             component then takes the points nearest its centre for one M-step.
+        seed_candidates: Points drawn per k-means++ centre, the one that lowers the total
+            squared distance most kept; None: ``2 + floor(log K)`` (the greedy variant, as
+            scikit-learn), 1: the original k-means++, whose more varied seeds can lead EM to
+            a mixture that generalises better (bench/bench_gmm.py, digits).
         init_seed: Seed of the generator used for initialisation and for the dequantization
             noise of discrete data (``log_prob`` uses ``init_seed + 1``).
 
@@ -113,11 +120,12 @@ class GaussianMixture(GenerativeModel):
         max_iter: MaxIter = 100,
         tol: Tol = 1e-3,
         init: Init = "kmeans",
+        seed_candidates: SeedCandidates = None,
         init_seed: InitSeed = 0,
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
         self.components, self.covariance, self.method = components, covariance, method
-        self.init, self.init_seed = init, init_seed
+        self.init, self.init_seed, self.seed_candidates = init, init_seed, seed_candidates
         self.reg_covar, self.max_iter, self.tol = float(reg_covar), max_iter, float(tol)
         classes, dims = num_classes or 1, self.event_dim
         # Unconstrained parameters (the SGD route trains them; EM writes its result into them).
@@ -321,7 +329,8 @@ class GaussianMixture(GenerativeModel):
     def _initial_mixture(self, v: Tensor, generator: torch.Generator) -> Mixture:
         """k-means, k-means++ or random centres; each point goes to its nearest; one M-step."""
         if self.init in ("kmeans", "kmeans++"):
-            centres = kmeans_plusplus(v, self.components, generator)
+            centres = kmeans_plusplus(v, self.components, generator,
+                                      candidates=self.seed_candidates)
             if self.init == "kmeans":
                 centres = kmeans(v, centres)
         else:
