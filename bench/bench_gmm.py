@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--moons-seeds", type=int, default=None, help="(default 3; quick 2)")
     parser.add_argument("--digits-seeds", type=int, default=None, help="(default 20; quick 6)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="runs per seed on digits, fastest kept (default 3; quick 1)")
+                        help="runs per seed on digits, fastest kept (default 2; quick 1)")
     parser.add_argument("--moons-n", type=int, default=None, help="(default 100k; quick 20k)")
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--reg-covar", type=float, default=1e-6)
@@ -148,7 +148,7 @@ def main() -> None:
     quick = args.quick
     moons_seeds = args.moons_seeds or (2 if quick else 3)
     digits_seeds = args.digits_seeds or (6 if quick else 20)
-    repeats = args.repeats or (1 if quick else 3)
+    repeats = args.repeats or (1 if quick else 2)
     moons_n = args.moons_n or (20_000 if quick else 100_000)
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", ConvergenceWarning)
