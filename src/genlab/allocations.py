@@ -55,7 +55,6 @@ TRIAL_META_FROM = 16 * 2**20
 TRIAL_REAL_UP_TO = 64 * 2**20
 
 
-
 class Expectation(Protocol):
     """What a caller knows of a model before it is built (``load``: its weights' header)."""
 
@@ -213,6 +212,8 @@ def build_model(cls: type[GenerativeModel], config: dict[str, Any], *,
     if expect is not None:
         expect.check(model, trial.used)
     del model
+    if trial.used > limit:  # a model as expected, but larger than free memory
+        raise refuse(trial.used)
     with out_of_memory_as(what, hint), AllocationBudget(limit, refuse):
         return cls(**config)
 
