@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlab import rand
 from genlab.base import GenerativeModel, Objective
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
@@ -373,7 +374,7 @@ class DiffusionModel(GenerativeModel):
             return self._guesses(x_t, t, y, options.guidance, clip)
 
         sampler, timesteps = plan(self.schedule.num_timesteps, options)
-        x_T = torch.randn(
+        x_T = rand.randn(
             (n, *self.event_shape), generator=generator, device=self.device, dtype=self.dtype
         )
         return denoise, sampler, timesteps, x_T

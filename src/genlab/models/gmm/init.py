@@ -20,11 +20,13 @@ import math
 import torch
 from torch import Tensor
 
+from genlab import rand
+
 
 def _draw(weights: Tensor, generator: torch.Generator | None, m: int = 1) -> Tensor:
     """Indices drawn with probability proportional to ``weights`` (inverse CDF, any size)."""
     cdf = weights.cumsum(0)
-    u = torch.rand(m, generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[-1]
+    u = rand.rand(m, generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[-1]
     return torch.searchsorted(cdf, u, right=True).clamp(max=weights.numel() - 1)
 
 
@@ -56,14 +58,14 @@ def kmeans_plusplus(
     trials = 2 + int(math.log(k)) if candidates is None else candidates
     points = x.float()  # distances for seeding need no more precision
     sq_norms = points.square().sum(-1)  # (n,)
-    first = int(torch.randint(n, (1,), generator=generator, device=x.device))
+    first = int(rand.randint(n, (1,), generator=generator, device=x.device))
     chosen = [first]
     closest = _square_distances(points, sq_norms, points[[first]])[:, 0]  # (n,) to nearest
     for _ in range(1, k):
         if closest.sum() > 0:
             drawn = _draw(closest.double(), generator, trials)
         else:  # every point sits on a centre already
-            drawn = torch.randint(n, (trials,), generator=generator, device=x.device)
+            drawn = rand.randint(n, (trials,), generator=generator, device=x.device)
         dist = _square_distances(points, sq_norms, points[drawn])  # (n, trials)
         new_closest = torch.minimum(closest[:, None], dist)  # (n, trials)
         best = int(new_closest.sum(0, dtype=torch.float64).argmin())

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from genlab import rand
 from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
 from genlab.data.transforms import dequantization_log_det, quantize, uniform_dequantize
@@ -238,8 +239,8 @@ class GaussianMixture(GenerativeModel):
         for cls in c.unique().tolist():
             rows = (c == cls).nonzero().squeeze(1)
             weights = torch.softmax(self.logits[cls].detach().double(), dim=-1)
-            k = torch.multinomial(weights, rows.numel(), replacement=True, generator=generator)
-            eps = torch.randn(
+            k = rand.multinomial(weights, rows.numel(), replacement=True, generator=generator)
+            eps = rand.randn(
                 rows.numel(),
                 self.event_dim,
                 generator=generator,
@@ -334,7 +335,7 @@ class GaussianMixture(GenerativeModel):
             if self.init == "kmeans":
                 centres = kmeans(v, centres)
         else:
-            pick = torch.randperm(v.shape[0], generator=generator, device=v.device)[
+            pick = rand.randperm(v.shape[0], generator=generator, device=v.device)[
                 : self.components
             ]
             centres = v[pick]
