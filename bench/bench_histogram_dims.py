@@ -11,16 +11,17 @@ pixels with the largest training variance), a joint histogram with one bin per l
   the same pixels, which has only 17 d cells.
 
 The joint table is stored sparsely (``sparse=True``: only occupied cells), so every d fits.
+Also reported: the per-pixel histogram on all 64 pixels (alpha chosen the same way), whose
+test NLL is an exact bits/dim figure on discrete levels.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_histogram_dims.py \
-        --out bench/results/histogram_gmm.md --plot bench/results/histogram_dims.png
+    OMP_NUM_THREADS=1 python bench/bench_histogram_dims.py [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -28,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from bench_histogram import update_results  # noqa: E402
+from _report import Report, common_arguments  # noqa: E402
 from genlab import load_data  # noqa: E402
 from genlab.models.histogram import Histogram  # noqa: E402
 
@@ -39,96 +40,90 @@ def bits_per_pixel(model: Histogram, x: torch.Tensor) -> float:
     return (-model.log_prob(x).double().mean() / (x.shape[1] * math.log(2))).item()
 
 
+def best_alpha(train: torch.Tensor, val: torch.Tensor, **kwargs) -> float:
+    """The smoothing in ALPHAS with the lowest validation NLL."""
+    d = train.shape[1]
+    return min(ALPHAS, key=lambda a: bits_per_pixel(
+        Histogram(event_shape=(d,), num_levels=17, alpha=a, **kwargs).fit_closed_form(train),
+        val))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), dpi=90)
+    ds = [r["d"] for r in rows]
+    left.plot(ds, [r["joint"] for r in rows], "o-", label="joint histogram")
+    left.plot(ds, [r["factorized"] for r in rows], "s--", label="per-pixel (factorized)")
+    left.set_xlabel("pixels d")
+    left.set_ylabel("test NLL (bits/pixel)")
+    left.legend(fontsize=8)
+    right.plot(ds, [100 * r["empty"] for r in rows], "o-", label="empty cells")
+    right.plot(ds, [100 * r["test_in_empty"] for r in rows], "s--",
+               label="test images in empty cells")
+    right.set_xlabel("pixels d")
+    right.set_ylabel("%")
+    right.legend(fontsize=8)
+    fig.suptitle("Histogram on d digit pixels: 17^d cells, 1350 training images", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, nargs="+", default=list(range(2, 9)))
-    parser.add_argument("--out", default=None, help="results markdown file to update")
-    parser.add_argument("--plot", default=None, help="PNG file for the curves")
+    common_arguments(parser)
+    parser.add_argument("--dims", type=int, nargs="+", default=None,
+                        help="pixel counts d (default 2..8; --quick: 2..6)")
     args = parser.parse_args()
+    dims = args.dims or list(range(2, 7 if args.quick else 9))
+    report = Report("histogram_dims", "Histogram in more dimensions: 2..8 pixels of digits",
+                    quick=args.quick,
+                    description="The d most variable pixels of the 1350 training digits, 17 "
+                    "levels each; alpha chosen on the 150 validation images from "
+                    + ", ".join(map(str, ALPHAS)) + "; test NLL on the 297 test images.")
 
     flat = {s: load_data("digits", split=s).x.reshape(-1, 64) for s in ("train", "val", "test")}
     order = flat["train"].var(0).argsort(descending=True)  # most variable pixels first
     rows = []
-    for d in args.dims:
+    for d in dims:
         pixels = order[:d]
         train, val, test = (flat[s][:, pixels] for s in ("train", "val", "test"))
-        best = min(
-            ALPHAS,
-            key=lambda a: bits_per_pixel(
-                Histogram(event_shape=(d,), num_levels=17, sparse=True, alpha=a).fit_closed_form(
-                    train
-                ),
-                val,
-            ),
-        )
+        best = best_alpha(train, val, sparse=True)
         joint = Histogram(event_shape=(d,), num_levels=17, sparse=True, alpha=best)
         joint.fit_closed_form(train)
-        cells = 17**d
         occupied = joint.keys.numel()
         strides = torch.tensor([17 ** (d - 1 - i) for i in range(d)])
         test_keys = (test.long() * strides).sum(1)  # row-major cell index, as the model's keys
         in_empty = (~torch.isin(test_keys, joint.keys)).double().mean().item()
         factorized = Histogram(event_shape=(d,), num_levels=17, factorized=True, alpha=best)
         factorized.fit_closed_form(train)
-        rows.append(
-            {
-                "d": d,
-                "cells": cells,
-                "occupied": occupied,
-                "empty": 1 - occupied / cells,
-                "test_in_empty": in_empty,
-                "alpha": best,
-                "joint": bits_per_pixel(joint, test),
-                "factorized": bits_per_pixel(factorized, test),
-            }
-        )
+        rows.append({"d": d, "cells": 17**d, "occupied": occupied,
+                     "empty": 1 - occupied / 17**d, "test_in_empty": in_empty, "alpha": best,
+                     "joint": bits_per_pixel(joint, test),
+                     "factorized": bits_per_pixel(factorized, test)})
         print(rows[-1], flush=True)
+    report.table(
+        "joint and per-pixel histograms on the d most variable pixels",
+        ["pixels d", "cells 17^d", "occupied cells", "empty cells (%)",
+         "test images in an empty cell (%)", "alpha", "joint test bits/pixel",
+         "per-pixel test bits/pixel"],
+        [[r["d"], float(r["cells"]), r["occupied"], 100 * r["empty"], 100 * r["test_in_empty"],
+          r["alpha"], r["joint"], r["factorized"]] for r in rows],
+        formats=[None, ".3g", ",", ".7g", ".1f", None, ".3f", ".3f"])
+    plot(rows, Path(args.out) / "histogram_dims.png")
+    report.figure("histogram_dims.png", "test NLL and empty bins against the number of pixels")
 
-    lines = [
-        "## Histogram in more dimensions: 2..8 pixels of digits",
-        "",
-        "Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/bench_histogram_dims.py"
-        + (f" --out {args.out}" if args.out else "")
-        + (f" --plot {args.plot}" if args.plot else "")
-        + "`",
-        "",
-        "The d most variable pixels of the 1350 training digits, 17 levels each; alpha chosen "
-        "on the 150 validation images from " + ", ".join(map(str, ALPHAS)) + ".",
-        "",
-        "| pixels d | cells 17^d | occupied cells | empty cells | test images in an empty cell "
-        "| alpha | joint test bits/pixel | factorized test bits/pixel |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['d']} | {r['cells']:.3g} | {r['occupied']:,} | {100 * r['empty']:.7g}% | "
-            f"{100 * r['test_in_empty']:.1f}% | {r['alpha']} | {r['joint']:.3f} | "
-            f"{r['factorized']:.3f} |"
-        )
-    if args.plot:
-        fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), dpi=90)
-        ds = [r["d"] for r in rows]
-        left.plot(ds, [r["joint"] for r in rows], "o-", label="joint histogram")
-        left.plot(ds, [r["factorized"] for r in rows], "s--", label="per-pixel (factorized)")
-        left.set_xlabel("pixels d")
-        left.set_ylabel("test NLL (bits/pixel)")
-        left.legend(fontsize=8)
-        right.plot(ds, [100 * r["empty"] for r in rows], "o-", label="empty cells")
-        right.plot(
-            ds, [100 * r["test_in_empty"] for r in rows], "s--", label="test images in empty cells"
-        )
-        right.set_xlabel("pixels d")
-        right.set_ylabel("%")
-        right.legend(fontsize=8)
-        fig.suptitle("Histogram on d digit pixels: 17^d cells, 1350 training images", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(args.plot)
-        lines += ["", f"![test NLL and empty bins vs dimension]({args.plot.split('/')[-1]})"]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        update_results(args.out, "bench_histogram_dims", text)
+    # The per-pixel histogram on the whole image: an exact NLL on the 17 discrete levels.
+    alpha = best_alpha(flat["train"], flat["val"], factorized=True)
+    per_pixel = Histogram(event_shape=(64,), num_levels=17, factorized=True, alpha=alpha)
+    per_pixel.fit_closed_form(flat["train"])
+    nll = -per_pixel.log_prob(flat["test"]).double() / (64 * math.log(2))  # (297,) bits/pixel
+    error = (nll.std() / math.sqrt(nll.numel())).item()
+    report.table("per-pixel histogram, all 64 pixels", ["alpha", "test bits/pixel", "std. error"],
+                 [[alpha, nll.mean().item(), error]], formats=[None, ".4f", ".4f"])
+    report.bits("histogram (per-pixel)", nll.mean().item(), kind="exact", error=error,
+                note=f"factorized, alpha={alpha:g} chosen on validation")
+    report.write(args.out)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,9 +6,12 @@ import os
 
 import matplotlib
 import pytest
+import torch._dynamo  # noqa: F401
 
 import _tiny_family  # noqa: F401  (registers the test-only family "toy-normal")
 
+# torch.optim imports torch._dynamo lazily, on the first optimizer built; imported here so that
+# a time-limited hostile-input case never pays that one-off cost (seconds on a busy machine).
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

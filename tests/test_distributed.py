@@ -6,7 +6,10 @@ model of each kind in turn: a likelihood model (RealNVP), a GAN (two objectives,
 wrappers, alternating updates, an R1 penalty that differentiates through a gradient) and
 diffusion with EMA (noise drawn per shard). It also
 interrupts a diffusion run and resumes it on both processes: the shard streams come back from
-the checkpoint and the resumed run ends bit for bit where the uninterrupted one does.
+the checkpoint and the resumed run ends bit for bit where the uninterrupted one does. And it
+validates sharded: each process scores its own block of 7 validation batches (3 and 4, the
+last one short), for a flow on discrete data (its dequantization noise drawn per batch) and
+diffusion (a bound), directly and inside a training run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch.distributed.run import main as torchrun
 
 from genlab import Dataset, create, fit
 from genlab.train import Callback
+from genlab.train.validation import validation_nll
 
 HERE = Path(__file__).resolve().parent
 #: (registry name, constructor settings, training settings): one model of each kind.
@@ -49,6 +53,47 @@ def _train(kind: str, **settings) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _val_data(num_levels: int | None = None, rows: slice = slice(None)) -> Dataset:
+    """101 samples (7 batches of 16, the last one of 5); integers in [0, 5) when discrete."""
+    g = torch.Generator().manual_seed(2)
+    if num_levels is None:
+        return Dataset(x=torch.randn(101, 2, generator=g)[rows], name="toy-val")
+    return Dataset(x=torch.randint(0, num_levels, (101, 2), generator=g)[rows].float(),
+                   name="toy-val", kind="discrete", num_levels=num_levels)
+
+
+#: A flow on discrete data: its validation dequantizes with uniform noise.
+DISCRETE_FLOW = {"event_shape": (2,), "num_levels": 5, "transforms": 2, "width": 8, "depth": 1}
+
+
+def _validations(rank: int, world: int, rows: slice = slice(None)) -> dict[str, float]:
+    """Validation NLL of an initial discrete flow and diffusion model (bounds with noise),
+    shared among ``world`` processes."""
+    models = {"flow": (create("realnvp", seed=1, **DISCRETE_FLOW), _val_data(5, rows)),
+              "diffusion": (create("ddpm", seed=1, **MODELS["diffusion"][1]),
+                            _val_data(None, rows))}
+    return {kind: validation_nll(model.eval(), data, batch_size=16,
+                                 device=torch.device("cpu"), rank=rank, world=world)
+            for kind, (model, data) in models.items()}
+
+
+class _Vals(Callback):
+    def __init__(self):
+        self.values = []
+
+    def on_validation_end(self, trainer, step, logs):
+        self.values.append(logs["val_nll"])
+
+
+def _validated_run(**settings) -> list[float]:
+    """The validation NLLs of a short diffusion run (every 2 steps)."""
+    name, params, train = MODELS["diffusion"]
+    vals = _Vals()
+    fit(create(name, seed=1, **params), _data(), val_data=_val_data(), val_every=2,
+        val_batch_size=16, callbacks=[vals], **COMMON, **train, **settings)
+    return vals.values
+
+
 class _Stop(Callback):
     def on_step_end(self, trainer, step, logs):
         if step == 3:
@@ -69,6 +114,8 @@ def _worker(out: Path) -> None:
     model = fit(create(name, seed=1, **params), _data(), out=folder, resume=True,
                 **COMMON, **train)
     results["resumed"] = model.state_dict()
+    results["validation"] = _validations(dist.get_rank(), dist.get_world_size())
+    results["validated run"] = _validated_run()
     if dist.get_rank() == 0:
         torch.save(results, out)
     dist.destroy_process_group()
@@ -98,6 +145,18 @@ def test_torchrun_two_processes_match_one(tmp_path, monkeypatch):
     # Interrupted at step 3 and resumed on both processes: bit for bit the uninterrupted run.
     for key, value in ddp["diffusion"].items():
         assert torch.equal(ddp["resumed"][key], value), key
+    # Validation shared among processes: the same batches, summed in float64 in another order.
+    single = _validations(rank=0, world=1)
+    blocks = _validations(0, 1, slice(0, 48)), _validations(0, 1, slice(48, None))
+    for kind, value in single.items():
+        assert ddp["validation"][kind] == pytest.approx(value, rel=1e-12, abs=0), kind
+        # the blocks (48 and 53 samples) are weighed by their sizes, not averaged
+        unweighted = (blocks[0][kind] + blocks[1][kind]) / 2
+        assert abs(unweighted - value) > 1e-6 * abs(value), kind
+    # inside training: the run of one process with the same shards validates the same
+    one = _validated_run(accumulate=2)
+    assert len(one) == 3
+    assert ddp["validated run"] == pytest.approx(one, rel=1e-5)
 
 
 def test_one_process_accumulating_equals_one_big_batch():

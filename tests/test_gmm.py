@@ -145,12 +145,46 @@ def test_em_never_lowers_the_log_likelihood():
     assert all(b >= a - 1e-12 for a, b in zip(values[:-1], values[1:], strict=True))
 
 
+def test_em_in_many_dimensions_never_lowers_the_log_likelihood():
+    """Full covariances in D = 20 take the per-component path (float32 E-step GEMM): each
+    mean log-likelihood then carries a rounding error of about D * 2^-24 relative to the
+    Mahalanobis terms (~D), i.e. ~3e-5 nats; EM may not lower it by more than that."""
+    g = gen(15)
+    centres = torch.randn(4, 20, generator=g, dtype=torch.float64)
+    x = centres[torch.arange(800) % 4] + torch.randn(800, 20, generator=g, dtype=torch.float64)
+    x = x - x.mean(0)
+    init = m_step(
+        x, hard_responsibilities(x, kmeans_plusplus(x, 4, gen(1))), full=True, reg_covar=1e-6
+    )
+    values = [
+        em(x, init, reg_covar=1e-6, max_iter=i, tol=0.0).log_likelihood for i in range(1, 12)
+    ]
+    assert values[-1] > values[0]
+    assert all(b >= a - 20 * 20 * 2**-24 for a, b in zip(values[:-1], values[1:], strict=True))
+
+
 def test_kmeans_plusplus_picks_distinct_data_points_reproducibly():
     x = blobs(200).double()
     c1, c2 = kmeans_plusplus(x, 6, gen(5)), kmeans_plusplus(x, 6, gen(5))
     assert torch.equal(c1, c2)
     assert all((x == c).all(1).any() for c in c1)
     assert torch.unique(c1, dim=0).shape[0] == 6
+
+
+def test_kmeans_plusplus_with_one_candidate_is_d2_sampling():
+    """98 points at 0, one at 3, one at -10. When the first centre lands at 0 (p = 0.98), the
+    original k-means++ (one candidate) takes the point at 3 with probability q = 9/109 (its
+    squared distance over the total); the greedy variant (2 candidates here) only if both
+    draws are that point, q^2. Counts over 600 runs each are checked against binomial bounds
+    of 4 standard deviations."""
+    x = torch.cat([torch.zeros(98), torch.tensor([3.0, -10.0])]).double()[:, None]
+    runs, g, q = 600, gen(7), 9 / 109
+    for candidates, p in ((1, 0.98 * q), (None, 0.98 * q**2)):
+        near = sum(
+            int(c[0, 0] == 0 and c[1, 0] == 3)
+            for c in (kmeans_plusplus(x, 2, g, candidates=candidates) for _ in range(runs))
+        )
+        assert abs(near - runs * p) < 4 * math.sqrt(runs * p * (1 - p))
 
 
 def test_single_gaussian_is_the_maximum_likelihood_mean_and_covariance():

@@ -48,6 +48,7 @@ from genlab.errors import (
     NoRepresentation,
     ShapeError,
 )
+from genlab.memory import check_sample_memory, sample_memory_errors
 from genlab.recipes import Recipe
 from genlab.settings import DATA_ARGUMENTS, SettingSpec, declared
 
@@ -519,13 +520,14 @@ class GenerativeModel(nn.Module):
                 ``steps``, ``guidance``, ...); unknown ones raise ``ConfigError``.
         """
         n = self._check_n(n)
+        check_sample_memory(self, n)  # before anything of size n is made (y too)
         y = self._check_y(y, n)
         self._check_options("sample", self.sample_options(), options)
         was_training = self.training
         if was_training:
             self.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), sample_memory_errors(n):
                 return self._sample(int(n), y, generator=generator, **options)
         finally:
             if was_training:

@@ -14,13 +14,11 @@ Example:
 from __future__ import annotations
 
 from genlab.errors import GenlabError
+from genlab.memory import is_out_of_memory
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
-# how torch words a failed allocation: CUDA ("CUDA out of memory"), CPU ("DefaultCPUAllocator:
-# can't allocate memory ... Error code 12 (Cannot allocate memory)")
-OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 
 def one_line(text: object) -> str:
@@ -40,8 +38,7 @@ def error_line(err: BaseException) -> tuple[str, int]:
     named = f"{type(err).__name__}: {what}" if one_line(err) else type(err).__name__
     if isinstance(err, GenlabError):
         return what, EXIT_USAGE
-    if isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and any(
-            words in what.lower() for words in OUT_OF_MEMORY)):
+    if is_out_of_memory(err):
         return (f"out of memory ({named[:200]}); lower --batch-size "
                 "(or -n, --n-samples, the model's size)"), EXIT_USAGE
     if isinstance(err, Image.DecompressionBombError):

@@ -47,6 +47,11 @@ class CheckpointError(GenlabError, OSError):
     """A checkpoint folder is missing, corrupt, truncated or does not match the model."""
 
 
+class ResourceError(GenlabError, MemoryError):
+    """A valid request needs more memory than the device has (a model's size, a number of
+    samples): refused before torch allocates it, or when torch's allocator fails."""
+
+
 class TrainingError(GenlabError, RuntimeError):
     """Training cannot continue (e.g. the loss became NaN or infinite)."""
 

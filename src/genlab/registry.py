@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+from genlab.allocations import build_model
 from genlab.base import GenerativeModel
 from genlab.checks import check_int, did_you_mean
 from genlab.errors import ConfigError, UnknownNameError
@@ -84,12 +85,14 @@ def create(name: str, *, data: Dataset | None = None, conditional: bool = False,
                   **config}
     elif conditional:
         raise ConfigError("conditional=True needs data= (the labels to condition on).")
+    # the base class checks every setting against its declaration; the sizes are checked
+    # against free memory before anything is allocated
     if seed is None:
-        return cls(**config)  # the base class checks every setting against its declaration
+        return build_model(cls, config)
     seed = check_int("seed", seed, ge=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return cls(**config)
+        return build_model(cls, config)
 
 
 def _ensure_loaded() -> None:

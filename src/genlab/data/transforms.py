@@ -16,6 +16,8 @@ import math
 import torch
 from torch import Tensor
 
+from genlab import rand
+
 
 def uniform_dequantize(
     x: Tensor, num_levels: int, generator: torch.Generator | None = None
@@ -30,7 +32,7 @@ def uniform_dequantize(
     Returns:
         Tensor of the same shape, values in ``[0, 1)``.
     """
-    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    u = rand.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (x + u) / num_levels
 
 

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from genlab import rand
 from genlab.checks import check_choice, check_int, did_you_mean
 from genlab.data.prompts import prompt_vocabulary, split_words
 from genlab.errors import ConfigError, DataError, ShapeError
@@ -286,8 +287,8 @@ def contrastive_pretrain(text: TextEncoder, images: ImageEncoder, x: Tensor,
     images.train()
     losses = []
     for _ in range(steps):
-        rows = torch.randperm(len(x), generator=generator)[:batch_size]
-        variant = torch.randint(len(prompts), (len(rows),), generator=generator)
+        rows = rand.randperm(len(x), generator=generator)[:batch_size]
+        variant = rand.randint(len(prompts), (len(rows),), generator=generator)
         batch = text(ids[variant, rows].to(device), masks[variant, rows].to(device))
         loss = info_nce(batch.pooled, images(x[rows].to(device)), temperature)
         optimizer.zero_grad()

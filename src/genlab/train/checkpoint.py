@@ -27,9 +27,11 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 import genlab
+from genlab.allocations import build_model
 from genlab.base import GenerativeModel
 from genlab.errors import CheckpointError, GenlabError
 from genlab.train.commit import commit_files, committed_path, fsync_dir
+from genlab.train.header import ConfigCheck, read_shapes
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -272,22 +274,25 @@ def load(folder: str | Path, *, weights: str = WEIGHTS_FILE) -> GenerativeModel:
         CheckpointError: missing, corrupt, truncated or mismatched files.
         UnknownNameError: the config names a model this genlab does not have.
     """
-    from genlab.registry import create
+    from genlab.registry import get
 
     folder = Path(folder)
     document = read_config(folder)
     config = document["config"]
     if not isinstance(config, dict):
         raise CheckpointError(f"{folder / CONFIG_FILE}: 'config' must be an object.")
+    path = committed_path(folder, weights)
+    # the config is compared with the weights' header before the model is allocated
+    expect = ConfigCheck(read_shapes(path), path, committed_path(folder, CONFIG_FILE))
     try:
-        model = create(document["model"], **config)
+        model = build_model(get(document["model"]), config, expect=expect)
     except GenlabError:
         raise
     except TypeError as err:
         raise CheckpointError(
             f"{folder / CONFIG_FILE} does not fit model {document['model']!r}: {err}"
         ) from None
-    load_state_into(model, load_weights(committed_path(folder, weights)), str(folder / weights))
+    load_state_into(model, load_weights(path), str(folder / weights))
     model.eval()
     return model
 

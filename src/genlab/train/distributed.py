@@ -112,16 +112,23 @@ def wrap(objective: Objective, world: int, device: torch.device) -> nn.Module:
         module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def mean_over_processes(values: dict[str, float], world: int) -> dict[str, float]:
-    """Each value averaged over processes (one all-reduce; every process must pass the same
-    keys in the same order)."""
+def sum_over_processes(values: list[float], world: int) -> list[float]:
+    """Each value summed over processes, in float64 (one all-reduce; every process must pass
+    as many values)."""
     if world == 1 or not values:
         return values
-    t = torch.tensor(list(values.values()), dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64)
     if dist.get_backend() == "nccl":
         t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return dict(zip(values, (t / world).tolist(), strict=True))
+    return t.tolist()
+
+
+def mean_over_processes(values: dict[str, float], world: int) -> dict[str, float]:
+    """Each value averaged over processes (one all-reduce; every process must pass the same
+    keys in the same order)."""
+    sums = sum_over_processes(list(values.values()), world)
+    return dict(zip(values, (s / world for s in sums), strict=True))
 
 
 def all_gather(obj: Any, world: int) -> list[Any]:

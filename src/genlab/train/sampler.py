@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
 from genlab.errors import DataError
@@ -32,7 +33,7 @@ class BatchSampler:
         self.n = n
         self.batch_size = min(batch_size, n)
         self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(n, generator=self.generator)
+        self.order = rand.randperm(n, generator=self.generator)
         self.position = 0
         self.epoch = 0
 
@@ -40,7 +41,7 @@ class BatchSampler:
         """The indices of the next batch, shape ``(batch_size,)``; a new epoch reshuffles
         (the remainder of an epoch that does not fill a batch is skipped)."""
         if self.position + self.batch_size > self.n:
-            self.order = torch.randperm(self.n, generator=self.generator)
+            self.order = rand.randperm(self.n, generator=self.generator)
             self.position = 0
             self.epoch += 1
         index = self.order[self.position : self.position + self.batch_size]

@@ -219,8 +219,9 @@ class Trainer:
         return {"val_nll": value, "val_bpd": value / math.log(2.0)}
 
     def _val_nll(self) -> float | None:
+        # each process scores its own share of the batches; the sums are added over processes
         return validation_nll(self.model, self.val_data, batch_size=self.config.val_batch_size,
-                              device=self.device)
+                              device=self.device, rank=self.rank, world=self.world)
 
     def _after_validation(self, logs: dict[str, float]) -> None:
         train_loss = sum(self._train_losses) / max(1, len(self._train_losses))

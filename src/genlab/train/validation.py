@@ -8,6 +8,7 @@ import torch
 
 from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
+from genlab.train import distributed
 
 
 class OverfittingWarning(UserWarning):
@@ -16,22 +17,36 @@ class OverfittingWarning(UserWarning):
 
 @torch.no_grad()
 def validation_nll(model: GenerativeModel, data: Dataset, *, batch_size: int,
-                   device: torch.device) -> float | None:
+                   device: torch.device, rank: int = 0, world: int = 1) -> float | None:
     """Mean of ``model.validation_loss`` over ``data`` (nats per dimension, or its bound),
-    in batches of ``batch_size``; None when the model has no validation loss."""
-    total, count = 0.0, 0
-    x_all, y_all = data.x, data.y
-    for i in range(0, len(x_all), batch_size):
-        x = x_all[i : i + batch_size].to(device)  # (b, *event_shape)
+    in batches of ``batch_size``; None when the model has no validation loss.
+
+    With ``world`` processes (``torchrun``), process ``rank`` evaluates only its own
+    contiguous block of the batches, and the sums of losses and of samples are added over
+    processes (one all-reduce, float64): the mean weighs every sample once, however unequal
+    the blocks, and every process gets the same value. The batches are those of one process,
+    and a family's validation loss is a function of its batch (noise, where a bound needs it,
+    comes from a generator seeded on each call), so the value is one process's up to the
+    order of the float64 additions.
+    """
+    batches = -(-len(data.x) // batch_size)
+    total, count, has_loss = 0.0, 0, True
+    for b in range(batches * rank // world, batches * (rank + 1) // world):
+        x = data.x[b * batch_size : (b + 1) * batch_size].to(device)  # (b, *event_shape)
         y = None
-        if y_all is not None and model.conditional:
-            y = y_all[i : i + len(x)].to(device)  # (b,)
+        if data.y is not None and model.conditional:
+            y = data.y[b * batch_size : b * batch_size + len(x)].to(device)  # (b,)
         loss = model.validation_loss(x, y)  # (b,)
         if loss is None:
-            return None
+            has_loss = False
+            break
         total += loss.double().sum().item()
         count += len(x)
-    return total / count
+    if world > 1:  # a process without batches learns from the others whether there is a loss
+        total, summed, missing = distributed.sum_over_processes(
+            [total, float(count), float(not has_loss)], world)
+        count, has_loss = int(summed), missing == 0
+    return total / count if has_loss and count else None
 
 
 def overfitting_since(history: Sequence[tuple[int, float, float]], best_step: int,

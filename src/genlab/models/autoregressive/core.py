@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.base import GenerativeModel
 from genlab.errors import ConfigError, DataError, NoRepresentation, ShapeError
 from genlab.models.autoregressive.heads import CategoricalHead, MixtureGaussianHead
@@ -102,7 +103,7 @@ class AutoregressiveModel(GenerativeModel):
             self.head = CategoricalHead(num_levels)
         if order == "random":
             g = torch.Generator().manual_seed(int(order_seed))
-            perm = torch.randperm(self.event_dim, generator=g)
+            perm = rand.randperm(self.event_dim, generator=g)
         else:
             perm = raster_order(self.event_shape)
         # order[t] = position drawn t-th; rank[d] = step at which position d is drawn.

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab import rand
+
 # Gaussian log-scales are squashed softly into this range: wide enough for standardised data,
 # narrow enough that a collapsing component cannot drive the density to infinity.
 LOG_SCALE_MIN, LOG_SCALE_MAX = -7.0, 5.0
@@ -57,7 +59,7 @@ class CategoricalHead(nn.Module):
     ) -> Tensor:
         """Draw one level per row of ``params`` ``(n, num_levels)``; returns floats ``(n,)``."""
         probs = F.softmax(params / temperature, dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(params.dtype)
+        return rand.multinomial(probs, 1, generator=generator).squeeze(-1).to(params.dtype)
 
 
 class MixtureGaussianHead(nn.Module):
@@ -99,8 +101,8 @@ class MixtureGaussianHead(nn.Module):
         """Pick a component ``k ~ softmax(logits / T)``, then ``mu_k + T sigma_k eps``."""
         logits, means, log_scales = self._split(params)  # each (n, K)
         probs = F.softmax(logits / temperature, dim=-1)
-        k = torch.multinomial(probs, 1, generator=generator)  # (n, 1)
-        eps = torch.randn(k.shape, generator=generator, device=params.device, dtype=params.dtype)
+        k = rand.multinomial(probs, 1, generator=generator)  # (n, 1)
+        eps = rand.randn(k.shape, generator=generator, device=params.device, dtype=params.dtype)
         mean = means.gather(-1, k)
         scale = torch.exp(log_scales.gather(-1, k))
         return (mean + temperature * scale * eps).squeeze(-1)

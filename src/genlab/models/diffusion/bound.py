@@ -40,6 +40,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.errors import ConfigError
 from genlab.models.diffusion.schedule import NoiseSchedule
 
@@ -107,7 +108,7 @@ def _steps(
     edges = torch.linspace(1, num_timesteps, strata + 1).round().long().tolist()
     steps = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):  # stratum [lo, hi)
-        t = lo + int(torch.randint(hi - lo, (1,), generator=generator))
+        t = lo + int(rand.randint(hi - lo, (1,), generator=generator))
         steps.append((t, float(hi - lo)))
     return steps
 

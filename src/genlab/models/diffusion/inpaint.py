@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.errors import ConfigError, DataError, ShapeError
 from genlab.models.diffusion.samplers import Denoise, Sampler
 from genlab.models.diffusion.schedule import NoiseSchedule
@@ -123,7 +124,7 @@ def _repaint(
             if r + 1 < rounds:
                 # Jump back: x_t ~ q(x_t | x_s), then redo the step.
                 a = schedule.alpha_bar_at(t) / schedule.alpha_bar_at(s)
-                noise = torch.randn(x_s.shape, generator=generator, device=x_s.device,
+                noise = rand.randn(x_s.shape, generator=generator, device=x_s.device,
                                     dtype=x_s.dtype)
                 x_t = math.sqrt(a) * x_s + math.sqrt(1.0 - a) * noise
         x_t = x_s

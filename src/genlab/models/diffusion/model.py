@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlab import rand
 from genlab.base import GenerativeModel, Objective
 from genlab.conditioning import CONDITION_KINDS, Conditions
 from genlab.data.transforms import from_symmetric, to_symmetric
@@ -425,7 +426,7 @@ class DiffusionModel(GenerativeModel):
             return self._guesses(x_t, t, y, guidance, clip)
 
         sampler, timesteps = plan(self.schedule.num_timesteps, options)
-        x_T = torch.randn(
+        x_T = rand.randn(
             (n, *self.event_shape), generator=generator, device=self.device, dtype=self.dtype
         )
         return denoise, sampler, timesteps, x_T

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.errors import ConfigError
 from genlab.models.diffusion.schedule import NoiseSchedule
 from genlab.settings import SettingSpec
@@ -108,7 +109,7 @@ class Sampler:
 
 
 def _noise(like: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return rand.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
 class DDPMSampler(Sampler):

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.errors import ConfigError
 
 
@@ -181,7 +182,7 @@ class NoiseSchedule:
             generator: Source of randomness for ``noise``.
         """
         if noise is None:
-            noise = torch.randn(
+            noise = rand.randn(
                 x_prev.shape, generator=generator, device=x_prev.device, dtype=x_prev.dtype
             )
         beta = float(self.betas[t])
@@ -236,7 +237,7 @@ class NoiseSchedule:
             tensor([1.0000, 1.0000])
         """
         if noise is None:
-            noise = torch.randn(
+            noise = rand.randn(
                 x0.shape, generator=generator, device=x0.device, dtype=x0.dtype
             )
         mean, std = self.q_mean_std(x0, t)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.models.flows.bijections import Bijection, sum_except_batch
 from genlab.models.flows.nets import ConvNet
 from genlab.nn.mlp import MLP
@@ -46,7 +47,7 @@ def alternating_mask(features: int, parity: int) -> Tensor:
 
 def random_mask(features: int, generator: torch.Generator) -> Tensor:
     """Keep a random half (``features // 2``) of the coordinates; shape ``(features,)``."""
-    keep = torch.randperm(features, generator=generator)[: features // 2]
+    keep = rand.randperm(features, generator=generator)[: features // 2]
     mask = torch.zeros(features, dtype=torch.bool)
     mask[keep] = True
     return mask

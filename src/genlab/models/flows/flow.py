@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab import rand
 from genlab.base import GenerativeModel
 from genlab.data.transforms import dequantization_log_det, quantize, uniform_dequantize
 from genlab.errors import ConfigError, DataError
@@ -154,7 +155,7 @@ class Flow(GenerativeModel):
         self, n: int, y: Tensor | None, generator: torch.Generator | None, temperature: float = 1.0
     ) -> Tensor:
         """Draw ``n`` latents ``(n, *event_shape)`` from the base, scaled by ``temperature``."""
-        eps = torch.randn(
+        eps = rand.randn(
             (n, self.event_dim), generator=generator, device=self.device, dtype=self.dtype
         )
         z = temperature * eps

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from genlab import rand
 from genlab.models.flows import common
 from genlab.models.flows.autoregressive import MaskedAutoregressive
 from genlab.models.flows.flow import Flow
@@ -126,7 +127,7 @@ def _orders(d: int, transforms: int, order: str, generator: torch.Generator) -> 
     out = []
     for i in range(transforms):
         if order == "random":
-            positions = torch.randperm(d, generator=generator)
+            positions = rand.randperm(d, generator=generator)
         else:
             positions = torch.arange(d) if i % 2 == 0 else torch.arange(d - 1, -1, -1)
         out.append(positions.tolist())

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from genlab import rand
 from genlab.metrics import mode_coverage
 from genlab.models.gan.losses import PROBABILISTIC_LOSSES
 from genlab.train.callbacks import Callback
@@ -103,13 +104,13 @@ class GANDiagnostics(Callback):
         gen = torch.Generator(device=model.device).manual_seed(self.seed + step)
         images = len(model.event_shape) == 3
         n = 64 if images else self.num_samples
-        index = torch.randint(len(data), (min(n, len(data)),), generator=gen, device=model.device)
+        index = rand.randint(len(data), (min(n, len(data)),), generator=gen, device=model.device)
         index = index.cpu()
         real = data.x[index].to(model.device, model.dtype)
         y_real = data.y[index].to(model.device) if model.conditional else None
         y = None
         if model.conditional:
-            y = data.y[torch.randint(len(data), (n,), generator=gen, device=model.device).cpu()]
+            y = data.y[rand.randint(len(data), (n,), generator=gen, device=model.device).cpu()]
             y = y.to(model.device)
         z = model.noise(n, generator=gen)
         fake = model.generator(z, y)  # (n, *event_shape), model space

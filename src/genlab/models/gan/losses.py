@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlab import rand
+
 LOSSES = ("minimax", "nonsaturating", "wasserstein", "hinge")
 #: Losses whose discriminator output is a logit of Pr(real | x).
 PROBABILISTIC_LOSSES = ("minimax", "nonsaturating")
@@ -136,7 +138,7 @@ def gradient_penalty(
         Scalar penalty (not yet multiplied by its weight).
     """
     groups = real.shape[0] // pack
-    eps = torch.rand(groups, generator=generator, device=real.device, dtype=real.dtype)
+    eps = rand.rand(groups, generator=generator, device=real.device, dtype=real.dtype)
     eps = eps.repeat_interleave(pack).reshape(-1, *([1] * (real.dim() - 1)))  # (b', 1, ...)
     n = groups * pack
     x_hat = eps * real[:n] + (1.0 - eps) * fake[:n]

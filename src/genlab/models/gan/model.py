@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from genlab import rand
 from genlab.base import GenerativeModel, Objective
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
@@ -208,8 +209,8 @@ class GANModel(GenerativeModel):
         """
         shape = (n, self.latent_size)
         if truncation is None:
-            return torch.randn(shape, generator=generator, device=self.device, dtype=self.dtype)
-        u = torch.rand(shape, generator=generator, device=self.device, dtype=self.dtype)
+            return rand.randn(shape, generator=generator, device=self.device, dtype=self.dtype)
+        u = rand.rand(shape, generator=generator, device=self.device, dtype=self.dtype)
         lo = torch.special.ndtr(torch.tensor(-float(truncation), dtype=self.dtype))
         return torch.special.ndtri(lo + u * (1.0 - 2.0 * lo))
 

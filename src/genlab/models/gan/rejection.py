@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.errors import ConfigError
 from genlab.models.gan.losses import PROBABILISTIC_LOSSES
 
@@ -87,7 +88,7 @@ def rejection_sample(
         logit = log_ratio(model, v, labels)  # (k,)
         if threshold is None:
             threshold = torch.quantile(logit.double(), 0.99).item()
-        u = torch.rand(len(index), generator=generator, device=model.device, dtype=logit.dtype)
+        u = rand.rand(len(index), generator=generator, device=model.device, dtype=logit.dtype)
         keep = u < torch.exp(logit - threshold)
         proposed += len(index)
         if out is None:

@@ -125,6 +125,7 @@ _STATISTICS_BUDGET = 2**24  # elements of phi kept for the whole fit (128 MiB in
 _CACHE_ELEMENTS = 2**17  # elements of a (K, block) responsibility block (1 MiB in float64)
 _LOG_TINY = -300.0  # log-ratios below this are set to it before exp (e^-300 ~ 1e-130)
 _STATISTICS_MAX_DIM = 16  # full covariances in more dimensions: per-component iterations
+_NEGLIGIBLE = 1e-12  # responsibilities below this are left out of a scatter matrix
 
 
 def sufficient_statistics(x: Tensor, *, full: bool) -> Tensor:
@@ -235,28 +236,46 @@ def m_step_from_statistics(
     return _from_raw_moments(nk, sums, quad, n, full=full, reg_covar=reg_covar)
 
 
-def _weighted_sums(x: Tensor, resp: Tensor, *, full: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """``(N_k, sum_n r_nk x_n, sum_n r_nk x_n x_n^T)`` by per-component GEMMs."""
-    nk, sums = resp.sum(0), resp.T @ x  # (K,), (K, D)
-    if full:
-        squares = (resp.T[:, :, None] * x).transpose(1, 2) @ x  # (K, D, D)
-    else:
-        squares = resp.T @ x.square()  # (K, D)
-    return nk, sums, squares
+def scatter(x: Tensor, resp_t: Tensor, centres: Tensor, *, threshold: float = 0.0) -> Tensor:
+    """``sum_n r_kn (x_n - c_k)(x_n - c_k)^T`` over the rows with ``r_kn > threshold``.
+
+    Each component gathers only the points it is responsible for, so the cost is about
+    ``(points kept) * D^2`` instead of ``K n D^2``: EM responsibilities in many dimensions are
+    nearly hard (a point belongs to one component up to ``1e-12``), and k-means ones exactly.
+
+    Arguments:
+        x: Points, ``(n, D)``.
+        resp_t: Responsibilities, ``(K, n)``.
+        centres: ``c_k``, ``(K, D)``.
+        threshold: Rows with a smaller responsibility are left out.
+
+    Returns:
+        ``(K, D, D)``, in ``x``'s dtype.
+    """
+    comp, rows = (resp_t > threshold).nonzero().unbind(1)  # (P,) each, sorted by component
+    weighted = (x[rows] - centres[comp]) * resp_t[comp, rows].sqrt()[:, None]  # (P, D)
+    out = x.new_zeros(resp_t.shape[0], x.shape[1], x.shape[1])
+    start = 0
+    for k, count in enumerate(torch.bincount(comp, minlength=resp_t.shape[0]).tolist()):
+        part = weighted[start : start + count]  # the rows of component k
+        torch.mm(part.T, part, out=out[k])
+        start += count
+    return out
 
 
 def m_step(x: Tensor, resp: Tensor, *, full: bool, reg_covar: float) -> Mixture:
     """M-step from points ``(n, D)`` and responsibilities ``(n, K)`` (e.g. hard k-means ones)."""
-    block = _rows_per_block(x.shape[1], resp.shape[1])
-    nk, sums, squares = 0.0, 0.0, 0.0
-    for start in range(0, x.shape[0], block):
-        part = _weighted_sums(x[start : start + block], resp[start : start + block], full=full)
-        nk, sums, squares = nk + part[0], sums + part[1], squares + part[2]
-    return _from_raw_moments(nk, sums, squares, x.shape[0], full=full, reg_covar=reg_covar)
+    nk = _counts(resp.sum(0))  # (K,)
+    means = (resp.T @ x) / nk[:, None]  # (K, D)
+    if full:
+        spread = scatter(x, resp.T, means)  # (K, D, D)
+    else:
+        spread = resp.T @ x.square() - nk[:, None] * means.square()  # (K, D)
+    return _finish_m_step(nk, means, spread, x.shape[0], full=full, reg_covar=reg_covar)
 
 
 def _rows_per_block(dims: int, k: int) -> int:
-    """Rows per block so that a ``(K, rows, D)`` temporary holds about 4M elements."""
+    """Rows per block so that a ``(rows, K * D)`` temporary holds about 4M elements."""
     return max(256, 2**22 // max(1, k * dims))
 
 
@@ -345,54 +364,44 @@ def _direct_step(
 ) -> tuple[Mixture, float]:
     """One EM iteration component by component (full covariances in many dimensions).
 
-    The two big products run in float32 on differences from the current means, where
-    rounding is relative to the small centred values: ``z = (x - mu_k) W_k`` for the E-step
-    and ``sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T`` for the M-step (the shift to the new means
-    is applied exactly afterwards). Everything else (responsibilities, sums, the covariance
-    and its Cholesky factor, the log-likelihood) is float64. If a covariance is not positive
-    definite in that precision, the iteration is redone entirely in float64, and so are the
-    remaining ones.
+    E-step: one float32 GEMM for all components, ``z = x [W_1 | ... | W_K] - [mu_k W_k]``
+    (``x`` is centred once per fit, so rounding is relative to values of order the data's
+    spread). M-step: ``N_k`` and ``sum_n r_nk x_n`` in float64 from all points, and the scatter
+    about the old means (:func:`scatter`, float64) from the points with ``r_nk > 1e-12``,
+    whose left-out weight changes no covariance by more than ``n * 1e-12`` of a data variance;
+    the shift to the new means is applied exactly afterwards.
     """
-    if not cache.get("float64"):
-        try:
-            return _direct_step_in(x, mixture, reg_covar, torch.float32)
-        except TrainingError:
-            cache["float64"] = torch.ones(())
-    return _direct_step_in(x, mixture, reg_covar, x.dtype)
-
-
-def _direct_step_in(
-    x: Tensor, mixture: Mixture, reg_covar: float, dtype: torch.dtype
-) -> tuple[Mixture, float]:
     n, dims = x.shape
+    if "x32" not in cache:
+        cache["x32"] = x.float()
     factor, log_det = precision_factor(mixture.scale, full=True)
     const = mixture.weights.log() - log_det - 0.5 * dims * LOG_2PI  # (K,)
-    old_means, low_factor = mixture.means, factor.to(dtype)
+    old_means = mixture.means
     k = const.numel()
+    stacked = factor.permute(1, 0, 2).reshape(dims, k * dims).float()  # (D, K*D)
+    shift = torch.einsum("kd,kde->ke", old_means, factor).reshape(-1).float()  # (K*D,)
     block = _rows_per_block(dims, k)
     nk, sums = x.new_zeros(k), x.new_zeros(k, dims)
-    scatter, total = x.new_zeros(k, dims, dims), 0.0
+    spread, total = x.new_zeros(k, dims, dims), x.new_zeros(())
     for start in range(0, n, block):
         part = x[start : start + block]  # (m, D)
-        diff = (part[None] - old_means[:, None]).to(dtype)  # (K, m, D)
-        maha = (diff @ low_factor).square_().sum(-1)  # (K, m): |W_k^T (x - mu_k)|^2
+        z = torch.addmm(shift, cache["x32"][start : start + block], stacked, alpha=1, beta=-1)
+        maha = z.square_().view(-1, k, dims).sum(-1).T  # (K, m): |W_k^T (x - mu_k)|^2
         log_joint = const[:, None] - 0.5 * maha.to(x.dtype)  # (K, m): log w_k N(x | k)
         peak = log_joint.amax(0)  # (m,)
         joint = log_joint.sub_(peak).clamp_(min=_LOG_TINY).exp_()  # (K, m), see _statistics_step
         norm = joint.sum(0)  # (m,)
-        log_norm = norm.log() + peak  # (m,): log p(x_n)
+        total += (norm.log() + peak).sum()  # sum_n log p(x_n)
         resp = joint.div_(norm)  # (K, m)
         nk += resp.sum(1)
         sums += resp @ part
-        weighted = diff * resp.to(dtype)[:, :, None]  # (K, m, D)
-        scatter += (weighted.transpose(1, 2) @ diff).to(x.dtype)  # around the old means
-        total += log_norm.sum().item()
+        spread += scatter(part, resp, old_means, threshold=_NEGLIGIBLE)  # about the old means
     nk = _counts(nk)
     means = sums / nk[:, None]
-    shift = means - old_means  # (K, D)
+    move = means - old_means  # (K, D)
     # sum r (x - a)(x - a)^T = sum r (x - mu)(x - mu)^T + N (mu - a)(mu - a)^T
-    scatter -= nk[:, None, None] * shift[:, :, None] * shift[:, None, :]
-    return _finish_m_step(nk, means, scatter, n, full=True, reg_covar=reg_covar), total
+    spread -= nk[:, None, None] * move[:, :, None] * move[:, None, :]
+    return _finish_m_step(nk, means, spread, n, full=True, reg_covar=reg_covar), total.item()
 
 
 def _features(dims: int, full: bool) -> int:

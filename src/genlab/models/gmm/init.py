@@ -20,11 +20,13 @@ import math
 import torch
 from torch import Tensor
 
+from genlab import rand
+
 
 def _draw(weights: Tensor, generator: torch.Generator | None, m: int = 1) -> Tensor:
     """Indices drawn with probability proportional to ``weights`` (inverse CDF, any size)."""
     cdf = weights.cumsum(0)
-    u = torch.rand(m, generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[-1]
+    u = rand.rand(m, generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[-1]
     return torch.searchsorted(cdf, u, right=True).clamp(max=weights.numel() - 1)
 
 
@@ -33,37 +35,41 @@ def _square_distances(x: Tensor, sq_norms: Tensor, centres: Tensor) -> Tensor:
     return (sq_norms[:, None] - 2.0 * x @ centres.T + centres.square().sum(-1)).clamp_(min=0)
 
 
-def kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+def kmeans_plusplus(
+    x: Tensor, k: int, generator: torch.Generator | None = None, *, candidates: int | None = None
+) -> Tensor:
     """k-means++ seeding: each new centre is drawn with probability proportional to the
     squared distance to the nearest centre chosen so far (D^2 sampling).
 
-    Each step draws ``2 + floor(log k)`` candidates and keeps the one that lowers the total
-    squared distance most (the greedy variant the k-means++ paper discusses).
+    Each step draws ``candidates`` points and keeps the one that lowers the total squared
+    distance most: by default ``2 + floor(log k)`` (the greedy variant the k-means++ paper
+    discusses, as scikit-learn does); 1 is the paper's original algorithm.
 
     Arguments:
         x: Points, ``(n, D)``.
         k: Number of centres, ``k <= n``.
         generator: Source of randomness.
+        candidates: Draws per centre (None: ``2 + floor(log k)``).
 
     Returns:
         Centres, ``(k, D)``, rows of ``x``.
     """
     n = x.shape[0]
-    trials = 2 + int(math.log(k))
+    trials = 2 + int(math.log(k)) if candidates is None else candidates
     points = x.float()  # distances for seeding need no more precision
     sq_norms = points.square().sum(-1)  # (n,)
-    first = int(torch.randint(n, (1,), generator=generator, device=x.device))
+    first = int(rand.randint(n, (1,), generator=generator, device=x.device))
     chosen = [first]
     closest = _square_distances(points, sq_norms, points[[first]])[:, 0]  # (n,) to nearest
     for _ in range(1, k):
         if closest.sum() > 0:
-            candidates = _draw(closest.double(), generator, trials)
+            drawn = _draw(closest.double(), generator, trials)
         else:  # every point sits on a centre already
-            candidates = torch.randint(n, (trials,), generator=generator, device=x.device)
-        dist = _square_distances(points, sq_norms, points[candidates])  # (n, trials)
+            drawn = rand.randint(n, (trials,), generator=generator, device=x.device)
+        dist = _square_distances(points, sq_norms, points[drawn])  # (n, trials)
         new_closest = torch.minimum(closest[:, None], dist)  # (n, trials)
         best = int(new_closest.sum(0, dtype=torch.float64).argmin())
-        chosen.append(int(candidates[best]))
+        chosen.append(int(drawn[best]))
         closest = new_closest[:, best]
     return x[chosen]
 
@@ -73,7 +79,7 @@ def nearest_centre(x: Tensor, centres: Tensor) -> Tensor:
     precision only matters for points almost equidistant from two centres)."""
     x32, c32 = x.float(), centres.float()
     scores = torch.addmm(c32.square().sum(-1), x32, c32.T, alpha=-2.0)  # (n, K)
-    return scores.min(dim=1).indices  # min(...).indices is faster than argmin here
+    return scores.argmin(dim=1)
 
 
 def hard_responsibilities(x: Tensor, centres: Tensor) -> Tensor:
@@ -89,7 +95,7 @@ def kmeans(x: Tensor, centres: Tensor, *, max_iter: int = 100, tol: float = 1e-4
     per-dimension variance of ``x`` (the rule scikit-learn's ``KMeans`` uses), or after
     ``max_iter`` iterations. A centre that loses all its points stays where it is.
     """
-    threshold = tol * x.var(0, correction=0).mean()
+    threshold = tol * (x - x.mean(0)).square().mean()  # mean per-dimension variance
     points = x.float()  # for the assignments only; the centres are means of x itself
     for _ in range(max_iter):
         nearest = nearest_centre(points, centres)  # (n,)

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from genlab import rand
 from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
 from genlab.data.transforms import dequantization_log_det, quantize, uniform_dequantize
@@ -59,6 +60,9 @@ Tol = Annotated[float, Setting(
 Init = Annotated[str, Setting(
     "initial centres: kmeans (k-means++ seeds refined by Lloyd), kmeans++ or random points",
     choices=("kmeans", "kmeans++", "random"))]
+SeedCandidates = Annotated[int | None, Setting(
+    "k-means++ draws per centre, the best kept (None: 2 + log K, as scikit-learn; 1: the "
+    "original k-means++)", ge=1)]
 InitSeed = Annotated[int, Setting(
     "seed of the initial centres and of the dequantization noise of discrete data", ge=0)]
 
@@ -81,6 +85,10 @@ class GaussianMixture(GenerativeModel):
         init: ``"kmeans"`` (k-means++ seeds refined by Lloyd's k-means), ``"kmeans++"`` (the
             seeds alone) or ``"random"`` (centres drawn uniformly from the data); each
             component then takes the points nearest its centre for one M-step.
+        seed_candidates: Points drawn per k-means++ centre, the one that lowers the total
+            squared distance most kept; None: ``2 + floor(log K)`` (the greedy variant, as
+            scikit-learn), 1: the original k-means++, whose more varied seeds can lead EM to
+            a mixture that generalises better (bench/bench_gmm.py, digits).
         init_seed: Seed of the generator used for initialisation and for the dequantization
             noise of discrete data (``log_prob`` uses ``init_seed + 1``).
 
@@ -113,11 +121,12 @@ class GaussianMixture(GenerativeModel):
         max_iter: MaxIter = 100,
         tol: Tol = 1e-3,
         init: Init = "kmeans",
+        seed_candidates: SeedCandidates = None,
         init_seed: InitSeed = 0,
     ) -> None:
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
         self.components, self.covariance, self.method = components, covariance, method
-        self.init, self.init_seed = init, init_seed
+        self.init, self.init_seed, self.seed_candidates = init, init_seed, seed_candidates
         self.reg_covar, self.max_iter, self.tol = float(reg_covar), max_iter, float(tol)
         classes, dims = num_classes or 1, self.event_dim
         # Unconstrained parameters (the SGD route trains them; EM writes its result into them).
@@ -230,8 +239,8 @@ class GaussianMixture(GenerativeModel):
         for cls in c.unique().tolist():
             rows = (c == cls).nonzero().squeeze(1)
             weights = torch.softmax(self.logits[cls].detach().double(), dim=-1)
-            k = torch.multinomial(weights, rows.numel(), replacement=True, generator=generator)
-            eps = torch.randn(
+            k = rand.multinomial(weights, rows.numel(), replacement=True, generator=generator)
+            eps = rand.randn(
                 rows.numel(),
                 self.event_dim,
                 generator=generator,
@@ -321,11 +330,12 @@ class GaussianMixture(GenerativeModel):
     def _initial_mixture(self, v: Tensor, generator: torch.Generator) -> Mixture:
         """k-means, k-means++ or random centres; each point goes to its nearest; one M-step."""
         if self.init in ("kmeans", "kmeans++"):
-            centres = kmeans_plusplus(v, self.components, generator)
+            centres = kmeans_plusplus(v, self.components, generator,
+                                      candidates=self.seed_candidates)
             if self.init == "kmeans":
                 centres = kmeans(v, centres)
         else:
-            pick = torch.randperm(v.shape[0], generator=generator, device=v.device)[
+            pick = rand.randperm(v.shape[0], generator=generator, device=v.device)[
                 : self.components
             ]
             centres = v[pick]

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, DataError, GenlabWarning, NotFittedError
@@ -363,7 +364,7 @@ class Histogram(GenerativeModel):
                     < torch.tensor(self.bins, device=device)[:, None]
                 )  # (D, B_max): real bins
                 weights = (self.counts[cls].double() + a) * mask
-                index[:, rows] = torch.multinomial(
+                index[:, rows] = rand.multinomial(
                     weights, m, replacement=True, generator=generator
                 )
             else:
@@ -380,7 +381,7 @@ class Histogram(GenerativeModel):
             x = index.to(self.edges.dtype)
         else:
             low, high = self.edges.gather(1, index), self.edges.gather(1, index + 1)  # (D, n)
-            u = torch.rand(index.shape, generator=generator, dtype=low.dtype, device=device)
+            u = rand.rand(index.shape, generator=generator, dtype=low.dtype, device=device)
             # Stay strictly below the upper edge so the point is in bin i after rounding.
             x = torch.minimum(low + u * (high - low), torch.nextafter(high, low))
         return x.T.reshape(n, *self.event_shape)

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.errors import ConfigError, GenlabWarning
 
 #: Warn when a histogram table has more cells than this.
@@ -249,9 +250,9 @@ def categorical(weights: Tensor, m: int, generator: torch.Generator | None) -> T
     ``torch.multinomial`` for up to 2^24 categories, inverse-CDF sampling beyond.
     """
     if weights.numel() <= _MULTINOMIAL_MAX:
-        return torch.multinomial(weights, m, replacement=True, generator=generator)
+        return rand.multinomial(weights, m, replacement=True, generator=generator)
     cdf = weights.double().cumsum(0)
-    u = torch.rand(m, generator=generator, dtype=torch.float64, device=weights.device)
+    u = rand.rand(m, generator=generator, dtype=torch.float64, device=weights.device)
     return torch.searchsorted(cdf, u * cdf[-1], right=True).clamp(max=weights.numel() - 1)
 
 
@@ -285,7 +286,7 @@ def sample_sparse_cells(
     cells[occupied] = keys[pick[occupied]]
     todo = (~occupied).nonzero().squeeze(1)
     while todo.numel():
-        draw = torch.randint(num_cells, (todo.numel(),), generator=generator, device=keys.device)
+        draw = rand.randint(num_cells, (todo.numel(),), generator=generator, device=keys.device)
         if keys.numel():
             pos = torch.searchsorted(keys, draw).clamp(max=keys.numel() - 1)
             hit = keys[pos] == draw

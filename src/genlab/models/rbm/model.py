@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
+from genlab import rand
 from genlab.base import GenerativeModel, Objective
 from genlab.checks import check_int
 from genlab.errors import ConfigError
@@ -166,7 +167,7 @@ class RBM(GenerativeModel):
         """Run ``steps`` block Gibbs sweeps (h ~ p(h | v), then v ~ p(v | h)) from levels
         ``v`` ``(n, D)``; returns the last levels ``(n, D)``."""
         for _ in range(steps):
-            h = torch.bernoulli(torch.sigmoid(self.hidden_input(v, y)), generator=generator)
+            h = rand.bernoulli(torch.sigmoid(self.hidden_input(v, y)), generator=generator)
             v = self.units.sample(self.visible_field(h, y), generator)
         return v
 

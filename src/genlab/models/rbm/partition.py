@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F  # noqa: N812
 
+from genlab import rand
 from genlab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def ais_log_z(model: RBM, *, chains: int = 100, temperatures: int = 1000,
         log_w += ((beta - previous) * bias_term
                   + (F.softplus(beta * s) - F.softplus(previous * s)).sum(1)).double()
         if k < len(betas) - 1:  # one Gibbs sweep that leaves p_k invariant
-            h = torch.bernoulli(torch.sigmoid(beta * s), generator=generator)
+            h = rand.bernoulli(torch.sigmoid(beta * s), generator=generator)
             field = (1.0 - beta) * base + beta * (visible_bias + model.interaction(h))
             v = units.sample(field, generator)
     log_w = log_w.reshape(classes, chains)

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F  # noqa: N812
 
+from genlab import rand
 from genlab.errors import ConfigError
 
 UNIT_TYPES = ("binomial", "categorical")
@@ -115,12 +116,12 @@ class VisibleUnits:
         if self.kind == "binomial":
             # L - 1 coin flips per unit: exact, and it takes a generator (Binomial does not)
             p = torch.sigmoid(field)  # (n, D, 1)
-            flips = torch.rand(*field.shape[:-1], self.num_levels - 1, generator=generator,
+            flips = rand.rand(*field.shape[:-1], self.num_levels - 1, generator=generator,
                                device=field.device, dtype=field.dtype)
             return (flips < p).sum(-1).to(field.dtype)
         # inverse CDF: the level is the number of cumulative probabilities below u
         cdf = torch.softmax(field, dim=-1).cumsum(-1)  # (n, D, L)
-        u = torch.rand(*field.shape[:-1], 1, generator=generator, device=field.device,
+        u = rand.rand(*field.shape[:-1], 1, generator=generator, device=field.device,
                        dtype=field.dtype)
         return (cdf < u).sum(-1).clamp_max(self.num_levels - 1).to(field.dtype)
 

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlab import rand
+
 LIKELIHOODS = ("gaussian", "bernoulli", "categorical", "logistic")
 #: Where the end levels' open intervals are cut: far enough to hold all the mass in float32.
 _FAR = 1e6
@@ -113,11 +115,11 @@ def sample(likelihood: str, params: Tensor, num_levels: int | None, log_sigma: T
         mean = params[:, 0]
         if mode:
             return mean
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps = rand.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + torch.exp(log_sigma) * eps
     table = log_probs(likelihood, params, num_levels)  # (n, L, *shape)
     if mode:
         return table.argmax(1).to(params.dtype)
     flat = table.movedim(1, -1).reshape(-1, table.shape[1]).exp()  # (n * D, L)
-    draws = torch.multinomial(flat, 1, generator=generator)
+    draws = rand.multinomial(flat, 1, generator=generator)
     return draws.reshape(table.shape[0], *table.shape[2:]).to(params.dtype)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from genlab import rand
 from genlab.base import GenerativeModel
 from genlab.checks import check_int
 from genlab.errors import ConfigError
@@ -214,7 +215,7 @@ class VAE(GenerativeModel):
         """One-sample ELBO of validated ``x`` ``(n, *event_shape)``: ``(n,)`` nats, the
         reconstruction term at ``z = mean + std * eps`` and the KL in closed form."""
         mean, std = self.posterior(x, y)
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps = rand.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         z = mean + std * eps  # (n, latent_size), differentiable in mean and std
         reconstruction = self._reconstruction(self.decoder_params(z, y), x)
         # KL(N(mean, std^2) || N(0, 1)), summed over the latent dimensions
@@ -258,7 +259,7 @@ class VAE(GenerativeModel):
                 log_w = []
                 for start in range(0, k, chunk):
                     m = min(chunk, k - start)
-                    eps = torch.randn((m, *mean.shape), generator=generator,
+                    eps = rand.randn((m, *mean.shape), generator=generator,
                                       device=mean.device, dtype=mean.dtype)
                     z = mean + std * eps  # (m, n, latent_size)
                     ys = None if y is None else y.repeat(m)  # (m * n,)
@@ -289,7 +290,7 @@ class VAE(GenerativeModel):
                 mode: Annotated[bool, Setting(
                     "decode to the most likely x given z (the mean for continuous data) "
                     "instead of a draw from p(x | z)")] = False) -> Tensor:
-        z = temperature * torch.randn(n, self.latent_size, generator=generator,
+        z = temperature * rand.randn(n, self.latent_size, generator=generator,
                                       device=self.device, dtype=self.dtype)
         return self.decode(z, y, mode=mode, generator=generator)
 
