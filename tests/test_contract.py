@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from genlab import Dataset, available, fit, load
+from genlab.conditioning import random_conditions
 from genlab.errors import ConfigError, DataError, IntractableLikelihood, ShapeError
 from genlab.registry import get
 from genlab.train.checkpoint import save_model
@@ -80,6 +81,9 @@ def make_data(config, n=N, seed=0):
     y = None
     if config.get("num_classes"):
         y = torch.arange(n) % config["num_classes"]
+    if set(config.get("conditions") or ()) - {"label"}:
+        y = random_conditions(config["conditions"], n, event_shape=shape, generator=g,
+                              num_classes=config.get("num_classes"), num_levels=levels)
     return Dataset(x=x, y=y, kind=kind, num_levels=levels, num_classes=config.get("num_classes"),
                    name="synthetic", split="train")
 
@@ -96,6 +100,10 @@ def fitted(name, config):
 
 
 def labels(model, n):
+    if model.y_is_conditions:  # the first n of one fixed draw, as the labels are
+        return random_conditions(model.conditions, max(n, N), event_shape=model.event_shape,
+                                 num_classes=model.num_classes, num_levels=model.num_levels,
+                                 generator=torch.Generator().manual_seed(0))[:n]
     return None if not model.conditional else torch.arange(n) % model.num_classes
 
 
@@ -118,7 +126,7 @@ def test_contract(name, config, tmp_path):
         lp = scores(model, x, y)
         assert lp.shape == (n,) and torch.isfinite(lp).all()
         lp2 = scores(model, x.reshape(2, 4, *model.event_shape),
-                     None if y is None else y.reshape(2, 4))
+                     y if y is None or model.y_is_conditions else y.reshape(2, 4))
         assert lp2.shape == (2, 4)
     else:
         with pytest.raises(IntractableLikelihood):
@@ -166,10 +174,10 @@ def test_contract(name, config, tmp_path):
         with pytest.raises(DataError):
             scores(model, nan, y)
         if model.conditional:
+            with pytest.raises(DataError):  # conditions trained with dropout may be missing
+                scores(model, x, {"no_such_condition": 0} if model.y_is_conditions else None)
             with pytest.raises(DataError):
-                scores(model, x, None)
-            with pytest.raises(DataError):
-                scores(model, x, torch.full((n,), model.num_classes))
+                scores(model, x, torch.full((n,), model.num_classes or 0))
         else:
             with pytest.raises(DataError):
                 scores(model, x, torch.zeros(n, dtype=torch.long))

@@ -46,7 +46,8 @@ def test_encode_contract(name, config):
     torch.testing.assert_close(part, features[:3], rtol=1e-5, atol=1e-5)
     # extra batch dims are restored
     batched = model.encode(x[:6].reshape(2, 3, *x.shape[1:]),
-                           None if not model.conditional else labels(model, 6).reshape(2, 3))
+                           labels(model, 6) if model.y_is_conditions or not model.conditional
+                           else labels(model, 6).reshape(2, 3))
     assert batched.shape == (2, 3, features.shape[1])
 
     with pytest.raises(ShapeError):
@@ -57,9 +58,9 @@ def test_encode_contract(name, config):
         model.encode(bad, labels(model, 7))
     with pytest.raises(ConfigError):
         model.encode(x, labels(model, 7), no_such_option=1)
-    if model.conditional:
+    if model.conditional and not model.optional_conditions:
         with pytest.raises(DataError):
-            model.encode(x)  # a conditional model's features need y
+            model.encode(x)  # a conditional model's features need y (unless trained without)
 
 
 def test_diffusion_encodes_at_a_chosen_noise_step():

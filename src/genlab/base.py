@@ -31,7 +31,7 @@ import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from genlab.conditioning import Conditions, canonical_kinds, check_conditions
 from genlab.errors import (
     ConfigError,
     DataError,
@@ -105,6 +106,44 @@ def _check_data_arguments(config: dict[str, Any]) -> None:
                               f"{value!r}.")
 
 
+def _label_conditions(cls: type, conditions: Any, num_classes: Any) -> None:
+    """Check ``conditions`` given to a label-only family: ``("label",)`` with
+    ``num_classes``, or ``()``/None without; anything else names what the family takes."""
+    kinds = canonical_kinds(conditions)
+    unsupported = [k for k in kinds if k not in cls.supported_conditions]
+    if unsupported:
+        raise ConfigError(
+            f"{cls.__name__} supports conditions {cls.supported_conditions}, but found "
+            f"{', '.join(map(repr, unsupported))}."
+        )
+    if conditions is not None and bool(kinds) != (num_classes is not None):
+        raise ConfigError(f"Expected conditions ('label',) with num_classes and () without, "
+                          f"but found conditions={kinds} and num_classes={num_classes!r}.")
+
+
+def _resolve_conditions(cls: type, conditions: Sequence[str] | None,
+                        num_classes: int | None, event_shape: tuple[int, ...]
+                        ) -> tuple[str, ...]:
+    """The model's condition kinds: ``conditions`` in canonical order, or ``("label",)`` when
+    only ``num_classes`` is given."""
+    if conditions is None:
+        return ("label",) if num_classes is not None else ()
+    kinds = canonical_kinds(conditions)
+    unsupported = [k for k in kinds if k not in cls.supported_conditions]
+    if unsupported:
+        raise ConfigError(
+            f"{cls.__name__} supports conditions {cls.supported_conditions}, but found "
+            f"{', '.join(map(repr, unsupported))}."
+        )
+    if ("label" in kinds) != (num_classes is not None):
+        raise ConfigError(f"Expected num_classes exactly when 'label' is a condition, but "
+                          f"found conditions={kinds} and num_classes={num_classes!r}.")
+    if any(k not in ("label", "prompt") for k in kinds) and len(event_shape) != 3:
+        raise ConfigError(f"Expected image data (C, H, W) for image conditions {kinds}, but "
+                          f"found event_shape {event_shape}.")
+    return kinds
+
+
 def _jsonable(value: Any) -> Any:
     """Turn tuples and numpy scalars into plain JSON values (lists, ints, floats)."""
     if isinstance(value, (tuple, list)):
@@ -153,6 +192,9 @@ class GenerativeModel(nn.Module):
             # Validate against the declared settings and record the constructor arguments of
             # the outermost class only: that call is the config ``genlab.load`` rebuilds from.
             if "_config" not in self.__dict__:
+                if "conditions" in kw and set(type(self).supported_conditions) <= {"label"}:
+                    # a label-only family: conditions=("label",) is num_classes; not recorded
+                    _label_conditions(type(self), kw.pop("conditions"), kw.get("num_classes"))
                 try:
                     bound = signature.bind(self, *args, **kw)
                 except TypeError as err:
@@ -174,6 +216,8 @@ class GenerativeModel(nn.Module):
                     else:
                         config[key] = value
                 _check_data_arguments(config)  # before a family's __init__ uses them
+                if config.get("conditions") is not None:  # recorded in canonical order
+                    config["conditions"] = canonical_kinds(config["conditions"])
                 declared_settings = type(self).settings()
                 for key, value in config.items():
                     if key in declared_settings:
@@ -188,12 +232,18 @@ class GenerativeModel(nn.Module):
 
         cls.__init__ = recording_init  # type: ignore[method-assign]
 
+    #: Condition kinds (:data:`~genlab.conditioning.CONDITION_KINDS`) the family can take.
+    #: A family with more than ``("label",)`` takes a ``conditions`` constructor argument,
+    #: passes it to this class, and receives :class:`~genlab.conditioning.Conditions` as y.
+    supported_conditions: ClassVar[tuple[str, ...]] = ("label",)
+
     def __init__(
         self,
         *,
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
+        conditions: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         try:
@@ -213,6 +263,9 @@ class GenerativeModel(nn.Module):
         self.event_shape: tuple[int, ...] = shape
         self.num_classes = num_classes
         self.num_levels = num_levels
+        #: The kinds of condition y holds, canonical order; ``()`` for p(x).
+        self.conditions: tuple[str, ...] = _resolve_conditions(
+            type(self), conditions, num_classes, shape)
 
     # ------------------------------------------------------------------ declarations
     @classmethod
@@ -252,8 +305,20 @@ class GenerativeModel(nn.Module):
 
     @property
     def conditional(self) -> bool:
-        """Whether the model is p(x | y) over ``num_classes`` labels."""
-        return self.num_classes is not None
+        """Whether the model is p(x | y): over ``num_classes`` labels or other conditions."""
+        return bool(self.conditions)
+
+    @property
+    def y_is_conditions(self) -> bool:
+        """Whether y is a :class:`~genlab.conditioning.Conditions` (any condition besides a
+        label); a label-only model takes labels ``(n,)`` as before."""
+        return any(kind != "label" for kind in self.conditions)
+
+    @property
+    def optional_conditions(self) -> tuple[str, ...]:
+        """Kinds the model can do without (trained with condition dropout): a y missing them
+        marks them absent. None by default; families that drop conditions override it."""
+        return ()
 
     @property
     def discrete(self) -> bool:
@@ -329,8 +394,22 @@ class GenerativeModel(nn.Module):
 
         return check_int("n", n, ge=1)
 
-    def _check_y(self, y: Tensor | np.ndarray | int | None, n: int) -> Tensor | None:
-        """Validate class labels ``y`` for ``n`` samples; returns int64 of shape ``(n,)``."""
+    def _check_y(self, y: Any, n: int) -> Tensor | Conditions | None:
+        """Validate ``y`` for ``n`` samples: class labels, int64 ``(n,)``, or for a model with
+        other conditions, :class:`~genlab.conditioning.Conditions` of n rows
+        (:func:`~genlab.conditioning.check_conditions`)."""
+        if self.y_is_conditions:
+            return check_conditions(
+                y, n, kinds=self.conditions, event_shape=self.event_shape,
+                num_classes=self.num_classes, num_levels=self.num_levels,
+                optional=self.optional_conditions, owner=type(self).__name__,
+            ).to(self.device)
+        if isinstance(y, Mapping) and self.num_classes is not None:
+            extra = [k for k in y if k != "label"]
+            if extra:
+                raise DataError(f"Expected only a label for {type(self).__name__}, but found "
+                                f"{', '.join(map(repr, extra))}.")
+            y = y.get("label")
         if self.num_classes is None:
             if y is not None:
                 raise DataError(
@@ -382,7 +461,9 @@ class GenerativeModel(nn.Module):
 
         Arguments:
             x: Data of shape ``(*batch, *event_shape)``.
-            y: Class labels of shape ``batch`` (conditional models only).
+            y: Class labels of shape ``batch`` (conditional models only); for a model with
+                other conditions, a mapping of them for the flattened batch
+                (:func:`~genlab.conditioning.check_conditions`).
 
         Returns:
             Tensor of shape ``batch``.
@@ -431,7 +512,9 @@ class GenerativeModel(nn.Module):
 
         Arguments:
             n: Number of samples (positive int).
-            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only).
+            y: Class labels, an int or a tensor of shape ``(n,)`` (conditional models only);
+                for a model with other conditions, a mapping such as ``{"sketch": (1, 8, 8),
+                "prompt": "a thin 3"}`` (:func:`~genlab.conditioning.check_conditions`).
             generator: Source of randomness; the same seeded generator gives the same samples.
             **options: Family-specific sampling options (``temperature``, ``sampler``,
                 ``steps``, ``guidance``, ...); unknown ones raise ``ConfigError``.
@@ -461,7 +544,7 @@ class GenerativeModel(nn.Module):
 
         Arguments:
             x: Data of shape ``(*batch, *event_shape)``.
-            y: Class labels (conditional models only).
+            y: Class labels, or a mapping of conditions (conditional models only).
             **options: The family's declared encoding options (:meth:`encode_options`).
 
         Raises:
@@ -591,4 +674,6 @@ class GenerativeModel(nn.Module):
             parts.append(f"num_classes={self.num_classes}")
         if self.num_levels is not None:
             parts.append(f"num_levels={self.num_levels}")
+        if self.y_is_conditions:
+            parts.append(f"conditions={self.conditions}")
         return ", ".join(parts)

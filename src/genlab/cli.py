@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from genlab.cli_conditions import add_sample_flags, add_train_flags
 from genlab.cli_errors import EXIT_INTERRUPTED, EXIT_USAGE, error_line, one_line
 from genlab.cli_flags import UNSET, add_setting_flags
 from genlab.errors import ConfigError, GenlabError
@@ -69,8 +70,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     out = Path(args.out)
     model = resume_model(out, args.model, args.data) if args.resume else None
-    data = load_data(args.data, split="train", seed=args.data_seed)
-    val = load_data(args.data, split="val", seed=args.data_seed)
+    if args.condition is not None:  # paired digits with the asked conditions
+        from genlab.cli_conditions import training_data
+
+        if args.conditional:
+            raise ConfigError("Expected --condition label,... or --conditional, but found both.")
+        data, val = (training_data(args.data, args.condition, split, args.data_seed)
+                     for split in ("train", "val"))
+    else:
+        data = load_data(args.data, split="train", seed=args.data_seed)
+        val = load_data(args.data, split="val", seed=args.data_seed)
     if model is None:
         # Seeded construction: the same command gives the same run whatever ran before in
         # this process. The family's recipe for this kind of data, then the user's --param.
@@ -110,13 +119,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from genlab import load
+    from genlab.cli_conditions import sample_conditions
 
     model = load(args.run)
+    y = sample_conditions(model, args)
     options = parse_params(args.option)
     options.update({name: getattr(args, name) for name in model.sample_options()
                     if getattr(args, name, UNSET) is not UNSET})
     generator = torch.Generator(device=model.device).manual_seed(args.seed)
-    x = model.sample(args.n, args.y, generator=generator, **options)
+    x = model.sample(args.n, y, generator=generator, **options)
     out = Path(args.out)
     if out.suffix == ".npy":
         import io
@@ -295,6 +306,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                         "`genlab train MODEL --help` lists them")
     p.add_argument("--conditional", action="store_true",
                    help="model p(x | y) over the data's labels")
+    add_train_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     group = p.add_argument_group(
         "training settings", "unset ones come from the model's recipe for the data, then "
@@ -310,6 +322,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="sampling option (the run's options are also flags, see --help)")
+    add_sample_flags(p)
     options = _run_sample_options(argv)
     if options:
         add_setting_flags(p.add_argument_group("sampling options of this run"), options)

@@ -35,6 +35,9 @@ def _flag_type(spec: SettingSpec):
                 value = float(text)
             elif base == "str":
                 value = text
+            elif "dict[str, float]" in base and "=" in text:  # sketch=2,prompt=3
+                value = {k.strip(): float(v) for k, _, v in
+                         (item.partition("=") for item in text.split(","))}
             else:  # lists, pairs, unions: JSON
                 value = json.loads(text)
         except ValueError:

@@ -22,7 +22,16 @@ def run_data_name(run_dir: str | Path) -> str:
 
 
 def run_data(run_dir: str | Path, split: str = "train") -> Dataset:
-    """A split of the data a run was trained on (``"train"``, ``"val"``, ``"test"``)."""
+    """A split of the data a run was trained on (``"train"``, ``"val"``, ``"test"``); for a
+    run trained with conditions, the paired digits with them (``y`` a Conditions)."""
+    data = ckpt.read_config(run_dir).get("data") or {}
+    if data.get("conditions"):
+        from genlab.data.conditions import paired_digits
+
+        kinds = tuple(data["conditions"])
+        info = data.get("info") or {}
+        return paired_digits(split, kinds, seed=info.get("seed", 0),
+                             mask=info.get("mask", "half")).to_dataset(kinds)
     return load_data(run_data_name(run_dir), split=split)
 
 

@@ -29,7 +29,7 @@ from genlab.errors import ConfigError
 __all__ = ["Annotated", "Setting", "SettingSpec", "declared", "settings_table"]
 
 #: Arguments that describe the data rather than the model; validated by GenerativeModel.
-DATA_ARGUMENTS = ("event_shape", "num_classes", "num_levels")
+DATA_ARGUMENTS = ("event_shape", "num_classes", "num_levels", "conditions")
 
 
 @dataclass(frozen=True)

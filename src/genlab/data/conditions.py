@@ -266,11 +266,36 @@ class PairedDataset:
             index=self.index[rows], held_out=self.held_out[rows], split=self.split,
             seed=self.seed, info=dict(self.info))
 
-    def to_dataset(self) -> Dataset:
-        """The images and labels as a plain :class:`~genlab.data.Dataset` (discrete, 17
-        levels), for the unconditional and label-conditional families."""
-        return Dataset(x=self.x, y=self.y, kind="discrete", num_levels=digits.NUM_LEVELS,
-                       num_classes=digits.NUM_CLASSES, name="digits", split=self.split,
+    def to_dataset(self, conditions: tuple[str, ...] | str | None = None) -> Dataset:
+        """The images as a :class:`~genlab.data.Dataset` (discrete, 17 levels).
+
+        Arguments:
+            conditions: None: ``y`` is the labels, for the unconditional and
+                label-conditional families. Kinds held here (e.g. ``("sketch", "prompt")``):
+                ``y`` is a :class:`~genlab.conditioning.Conditions` of them, prompts
+                tokenized with :func:`~genlab.conditioning.prompt_tokenizer`.
+
+        Raises:
+            ConfigError: a kind that is unknown or was not made for this data set.
+        """
+        from genlab.conditioning import Conditions, canonical_kinds, prompt_tokenizer
+
+        y: Any = self.y
+        if conditions is not None:
+            kinds = canonical_kinds(conditions)
+            missing = [k for k in kinds if k not in self.conditions]
+            if missing or not kinds:
+                raise ConfigError(f"Expected conditions among those made, "
+                                  f"{list(self.conditions)}, but found {list(kinds)}.")
+            tensors = {k: v for k, v in self.conditions.items()
+                       if k != "prompt" and (k in kinds or (k == "masked" and "mask" in kinds))}
+            if "prompt" in kinds:
+                tensors["prompt"], tensors["prompt_mask"] = \
+                    prompt_tokenizer().encode(self.conditions["prompt"])
+            y = Conditions(tensors)
+        return Dataset(x=self.x, y=y, kind="discrete", num_levels=digits.NUM_LEVELS,
+                       num_classes=digits.NUM_CLASSES if conditions is None or "label" in
+                       y.kinds else None, name="digits", split=self.split,
                        info=dict(self.info))
 
 

@@ -18,6 +18,7 @@ cube uses :func:`bits_per_dim_from_density`, which adds the ``D log L`` correcti
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -77,9 +78,10 @@ def nll(model: Any, data: Any, *, y: Tensor | np.ndarray | None = None,
     if not isinstance(x, Tensor) or x.dim() < 1 or x.shape[0] < 1:
         raise DataError(f"Expected data to be a Dataset or a tensor of shape (n, ...), but "
                         f"found {type(x).__name__}.")
-    if y is None and getattr(model, "num_classes", None) is not None:
+    if y is None and (getattr(model, "num_classes", None) is not None
+                      or getattr(model, "y_is_conditions", False)):
         y = getattr(data, "y", None)
-    if y is not None:
+    if y is not None and not isinstance(y, Mapping):  # a Conditions is sliced by rows as is
         y = torch.as_tensor(y)
 
     was_training = getattr(model, "training", False)

@@ -24,7 +24,9 @@ def draw_samples(model: GenerativeModel, n: int, *, labels: torch.Tensor | None 
     """``n`` samples (for a conditional model, one per label of ``labels``, cycled)."""
     generator = torch.Generator(device=model.device).manual_seed(seed)
     y = None
-    if model.conditional:
+    if model.y_is_conditions:  # the conditions of the first n test rows
+        y = labels[:n]
+    elif model.conditional:
         source = labels if labels is not None and len(labels) else torch.arange(model.num_classes)
         y = source.repeat(math.ceil(n / len(source)))[:n]
     return model.sample(n, y, generator=generator).cpu(), y
@@ -56,11 +58,27 @@ def evaluate(model: GenerativeModel, test: Dataset, *, train: Dataset | None = N
     reference = test.subset(slice(0, n))
     results.update(sample_metrics(samples, reference, train=train, info=test.info,
                                   generator=torch.Generator().manual_seed(seed)))
-    if model.conditional and test.event_shape == (1, 8, 8) and test.num_levels == 17:
+    if model.y_is_conditions and test.event_shape == (1, 8, 8) and test.num_levels == 17:
+        results.update(_obedience(samples, y))
+    elif model.conditional and test.event_shape == (1, 8, 8) and test.num_levels == 17:
         from genlab.metrics.features import class_accuracy
 
         results["class_accuracy"] = class_accuracy(samples, y)
     return results
+
+
+def _obedience(samples: torch.Tensor, y: Any) -> dict[str, float]:
+    """How well digits drawn under conditions ``y`` obey their label, prompt and sketch
+    (:func:`genlab.metrics.obedience.obedience`), keys prefixed ``obey_``."""
+    from genlab.conditioning import prompt_tokenizer
+    from genlab.metrics.obedience import obedience
+
+    given = {"labels": y["label"].cpu() if "label" in y.kinds else None,
+             "sketches": y["sketch"].cpu() if "sketch" in y.kinds else None,
+             "prompts": prompt_tokenizer().decode(y["prompt"].cpu(), y["prompt_mask"].cpu())
+             if "prompt" in y.kinds else None}
+    out = obedience(samples, **given)
+    return {f"obey_{k}": v for k, v in out.items() if k != "n"}
 
 
 def evaluate_run(model: GenerativeModel, run: Path, *, data: str | None = None,
@@ -70,8 +88,13 @@ def evaluate_run(model: GenerativeModel, run: Path, *, data: str | None = None,
     name = data or (document.get("data") or {}).get("name")
     if not name:
         raise CheckpointError(f"{run / ckpt.CONFIG_FILE} names no data set; pass --data.")
-    test = load_data(name, split="test")
-    train = load_data(name, split="train")
+    if data is None and (document.get("data") or {}).get("conditions"):
+        from genlab.runs import run_data
+
+        test, train = run_data(run, "test"), run_data(run, "train")  # paired with conditions
+    else:
+        test = load_data(name, split="test")
+        train = load_data(name, split="train")
     results = evaluate(model, test, train=train, n_samples=n_samples, seed=seed)
     ckpt.atomic_write_text(run / "eval.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results

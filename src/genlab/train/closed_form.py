@@ -14,7 +14,7 @@ from genlab.base import GenerativeModel
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError
 from genlab.train import checkpoint as ckpt
-from genlab.train.sampler import check_data
+from genlab.train.sampler import model_data
 
 #: Training settings a closed-form fit accepts (and ignores): those a recipe or the command
 #: line passes to every family. SGD settings (lr schedules, EMA, clipping, ...) do not apply.
@@ -45,9 +45,9 @@ def fit_closed_form(
         raise ConfigError(
             f"{type(model).__name__} is fitted in closed form; settings {ignored} do not apply."
         )
-    check_data(model, data, "training")
+    data = model_data(model, data, "training")
     if val_data is not None:
-        check_data(model, val_data, "validation")
+        val_data = model_data(model, val_data, "validation")
     start = time.perf_counter()
     model.fit_closed_form(data, val_data=val_data)
     record: dict[str, Any] = {"step": 0, "time": round(time.perf_counter() - start, 3)}

@@ -103,11 +103,22 @@ def check_data(model: GenerativeModel, data: Dataset, what: str) -> None:
             "discrete; pass num_levels to get honest discrete likelihoods.",
             stacklevel=3,
         )
-    if model.conditional and data.y is None:
+    if "label" in model.conditions and "label" not in data.conditions:
         raise DataError(f"{name} is conditional but the {what} data have no labels.")
+    missing = [k for k in model.conditions if k not in data.conditions]
+    if model.y_is_conditions and missing:
+        raise DataError(f"Expected {what} data with conditions {model.conditions} for {name}, "
+                        f"but found {data.conditions}.")
     if model.conditional and data.num_classes is not None \
             and data.num_classes > model.num_classes:
         raise DataError(
             f"Expected {what} labels in [0, {model.num_classes - 1}], "
             f"but the data have {data.num_classes} classes."
         )
+
+
+def model_data(model: GenerativeModel, data: Dataset, what: str) -> Dataset:
+    """``data`` checked (:func:`check_data`) in the form ``model`` reads ``y``: a label-only
+    model gets the labels of a data set whose ``y`` is a Conditions."""
+    check_data(model, data, what)
+    return data if model.y_is_conditions else data.labels()

@@ -39,7 +39,7 @@ from genlab.train.commit import commit_files, recover
 from genlab.train.config import TrainConfig
 from genlab.train.ema import EMA
 from genlab.train.guard import NanGuard, RollBack, roll_back
-from genlab.train.sampler import BatchSampler, check_data
+from genlab.train.sampler import BatchSampler, model_data
 from genlab.train.step import compute_update
 from genlab.train.streams import ShardStreams
 from genlab.train.validation import OverfittingWarning, overfitting_since, validation_nll
@@ -70,9 +70,9 @@ class Trainer:
         out: str | Path | None = None,
         callbacks: Iterable[Callback] = (),
     ) -> None:
-        check_data(model, data, "training")
+        data = model_data(model, data, "training")
         if val_data is not None:
-            check_data(model, val_data, "validation")
+            val_data = model_data(model, val_data, "validation")
         if config.patience is not None and val_data is None:
             raise ConfigError("Early stopping (patience) needs validation data (val_data).")
         self.model = model

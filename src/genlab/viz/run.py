@@ -71,7 +71,11 @@ def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int
     generator = torch.Generator(device=model.device).manual_seed(seed)
     points = model.event_shape == (2,)
     n = 1000 if points else 64
-    y = torch.arange(n) % model.num_classes if model.conditional else None
+    if model.y_is_conditions:  # the conditions of the run's first test digits
+        y = run_data(run_dir, "test").y[:n]
+        n = y.n
+    else:
+        y = torch.arange(n) % model.num_classes if model.conditional else None
     samples = model.sample(n, y, generator=generator).cpu()
     data = None
     if points:

@@ -21,7 +21,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
+from genlab.models.diffusion.conditional import Context, CrossAttention
 from genlab.nn.embedding import sinusoidal_embedding
+
+#: Largest feature-map side (pixels) with cross-attention to condition tokens: the 8 x 8 and
+#: 4 x 4 levels of the digits, where a word such as "thin" or "leaning" acts on the shape.
+CROSS_ATTENTION_SIZE = 8
 
 
 class TimeClassEmbedding(nn.Module):
@@ -86,20 +91,25 @@ class MLPDenoiser(nn.Module):
         self.event_shape = tuple(event_shape)
         dim = math.prod(self.event_shape)
         self.embed = TimeClassEmbedding(num_timesteps, width, num_classes)
+        self.emb_dim = width
         self.inp = nn.Linear(dim, width)
         self.blocks = nn.ModuleList(ResidualMLPBlock(width, width) for _ in range(depth))
         self.out = nn.Linear(width, dim)
 
-    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None,
+                 context: Context | None = None) -> Tensor:
         """The residual stream after the last block: ``(n, width)``."""
         emb = self.embed(t, y)  # (n, width)
+        if context is not None and context.vector is not None:
+            emb = emb + context.vector
         h = self.inp(x.reshape(x.shape[0], -1))  # (n, width)
         for block in self.blocks:
             h = block(h, emb)
         return h
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        h = self.features(x, t, y)  # (n, width)
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None,
+                context: Context | None = None) -> Tensor:
+        h = self.features(x, t, y, context)  # (n, width)
         # No normalisation on the residual stream: it carries x linearly, so the output can
         # follow x_t far into the tails (eps ~ x_t at high noise) instead of saturating.
         return self.out(h).reshape(x.shape)  # (n, *event_shape)
@@ -111,13 +121,20 @@ def _groups(channels: int, max_groups: int = 8) -> int:
 
 
 class ResBlock(nn.Module):
-    """GroupNorm -> SiLU -> conv3x3, add the time code per channel, again, plus a skip."""
+    """GroupNorm -> SiLU -> conv3x3, add the time code per channel, again, plus a skip.
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float = 0.0) -> None:
+    With ``film`` the code gives a scale and a shift of the second normalised feature map,
+    ``GroupNorm(h) (1 + scale) + shift`` (FiLM, Perez et al. 2018; the adaptive group norm of
+    Dhariwal and Nichol 2021), so a condition can gate channels, not only offset them.
+    """
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float = 0.0,
+                 film: bool = False) -> None:
         super().__init__()
+        self.film = film
         self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, c_out)
+        self.emb = nn.Linear(emb_dim, 2 * c_out if film else c_out)
         self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
@@ -125,8 +142,13 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))  # (n, c_out, h, w)
-        h = h + self.emb(F.silu(emb))[:, :, None, None]
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        code = self.emb(F.silu(emb))[:, :, None, None]
+        if self.film:
+            scale, shift = code.chunk(2, dim=1)  # (n, c_out, 1, 1) each
+            h = self.norm2(h) * (1 + scale) + shift
+        else:
+            h = self.norm2(h + code)
+        h = self.conv2(self.dropout(F.silu(h)))
         return self.skip(x) + h
 
 
@@ -167,6 +189,11 @@ class UNetDenoiser(nn.Module):
         channel_mults: Channel multiplier per resolution level.
         depth: Residual blocks per level on the way down.
         dropout: Dropout inside the residual blocks.
+        extra_channels: Condition channels concatenated to the input (image conditions).
+        context_dim: Feature size of condition tokens: a cross-attention layer follows every
+            residual block at resolutions of at most ``CROSS_ATTENTION_SIZE`` (None: none).
+        film: Residual blocks scale and shift their features by the embedding (FiLM)
+            instead of only shifting them.
 
     Raises:
         ConfigError: ``event_shape`` is not ``(c, h, w)`` or h, w cannot be halved enough.
@@ -182,6 +209,9 @@ class UNetDenoiser(nn.Module):
         channel_mults: Sequence[int] = (1, 2),
         depth: int = 1,
         dropout: float = 0.0,
+        extra_channels: int = 0,
+        context_dim: int | None = None,
+        film: bool = False,
     ) -> None:
         super().__init__()
         if len(event_shape) != 3:
@@ -197,16 +227,25 @@ class UNetDenoiser(nn.Module):
                 f"{len(channel_mults)} UNet levels, but found {height}x{image_width}."
             )
         emb_dim = 4 * width
+        self.emb_dim = emb_dim
         widths = [width * m for m in channel_mults]
         self.embed = TimeClassEmbedding(num_timesteps, emb_dim, num_classes)
-        self.inp = nn.Conv2d(c, width, 3, padding=1)
+        self.inp = nn.Conv2d(c + extra_channels, width, 3, padding=1)
+
+        def block(c_in: int, c_out: int, level: int) -> list[nn.Module]:
+            # a residual block, and cross-attention to the condition tokens at low resolution
+            layers: list[nn.Module] = [ResBlock(c_in, c_out, emb_dim, dropout, film)]
+            if context_dim is not None and \
+                    max(height, image_width) >> level <= CROSS_ATTENTION_SIZE:
+                layers.append(CrossAttention(c_out, context_dim))
+            return layers
 
         self.down = nn.ModuleList()
         skips, c_now = [width], width
         for level, w in enumerate(widths):
             last = level == len(widths) - 1
             for _ in range(depth):
-                self.down.append(ResBlock(c_now, w, emb_dim, dropout))
+                self.down.extend(block(c_now, w, level))
                 if last:
                     self.down.append(SelfAttention(w))
                 c_now = w
@@ -215,16 +254,16 @@ class UNetDenoiser(nn.Module):
                 self.down.append(nn.Conv2d(c_now, c_now, 3, stride=2, padding=1))
                 skips.append(c_now)
 
+        bottom = len(widths) - 1
         self.mid = nn.ModuleList(
-            [ResBlock(c_now, c_now, emb_dim, dropout), SelfAttention(c_now),
-             ResBlock(c_now, c_now, emb_dim, dropout)]
+            [*block(c_now, c_now, bottom), SelfAttention(c_now), *block(c_now, c_now, bottom)]
         )
 
         self.up = nn.ModuleList()
         for level in reversed(range(len(widths))):
             w = widths[level]
             for _ in range(depth + 1):
-                self.up.append(ResBlock(c_now + skips.pop(), w, emb_dim, dropout))
+                self.up.extend(block(c_now + skips.pop(), w, level))
                 if level == len(widths) - 1:
                     self.up.append(SelfAttention(w))
                 c_now = w
@@ -236,35 +275,54 @@ class UNetDenoiser(nn.Module):
         self.out_norm = nn.GroupNorm(_groups(c_now), c_now)
         self.out = nn.Conv2d(c_now, c, 3, padding=1)
 
-    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None,
+                 context: Context | None = None) -> Tensor:
         """The bottleneck (after the middle block), flattened: ``(n, C * h' * w')`` with C
         the last level's channels and ``h' x w'`` the lowest resolution."""
-        h = self._down(x, self.embed(t, y))[0]  # (n, C, h', w')
+        h = self._down(*self._inputs(x, t, y, context), context)[0]  # (n, C, h', w')
         return h.reshape(h.shape[0], -1)
 
-    def _down(self, x: Tensor, emb: Tensor) -> tuple[Tensor, list[Tensor]]:
+    def _inputs(self, x: Tensor, t: Tensor, y: Tensor | None, context: Context | None
+                ) -> tuple[Tensor, Tensor]:
+        """The input with any condition channels, and the embedding with any condition
+        vector: ``(n, c + extra, h, w)`` and ``(n, 4 width)``."""
+        emb = self.embed(t, y)  # (n, 4 width)
+        if context is not None:
+            if context.channels is not None:
+                x = torch.cat([x, context.channels], dim=1)
+            if context.vector is not None:
+                emb = emb + context.vector
+        return x, emb
+
+    @staticmethod
+    def _layer(layer: nn.Module, h: Tensor, emb: Tensor, context: Context | None) -> Tensor:
+        if isinstance(layer, ResBlock):
+            return layer(h, emb)
+        if isinstance(layer, CrossAttention):
+            return layer(h, context.tokens, context.mask)
+        return layer(h)  # self-attention, down- or upsampling
+
+    def _down(self, x: Tensor, emb: Tensor, context: Context | None = None
+              ) -> tuple[Tensor, list[Tensor]]:
         """The way down and the middle block: the bottleneck and the skip features."""
         h = self.inp(x)  # (n, width, h, w)
         skips = [h]
         for layer in self.down:
-            if isinstance(layer, ResBlock):
-                h = layer(h, emb)
+            h = self._layer(layer, h, emb, context)
+            if isinstance(layer, (SelfAttention, CrossAttention)):
+                skips[-1] = h  # attention refines the block's output in place
+            else:
                 skips.append(h)
-            elif isinstance(layer, SelfAttention):
-                h = skips[-1] = layer(h)
-            else:  # downsampling
-                h = layer(h)
-                skips.append(h)
-        return self.mid[2](self.mid[1](self.mid[0](h, emb)), emb), skips
+        for layer in self.mid:
+            h = self._layer(layer, h, emb, context)
+        return h, skips
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        emb = self.embed(t, y)  # (n, 4 width)
-        h, skips = self._down(x, emb)
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None,
+                context: Context | None = None) -> Tensor:
+        x, emb = self._inputs(x, t, y, context)
+        h, skips = self._down(x, emb, context)
         for layer in self.up:
             if isinstance(layer, ResBlock):
-                h = layer(torch.cat([h, skips.pop()], dim=1), emb)
-            elif isinstance(layer, SelfAttention):
-                h = layer(h)
-            else:  # upsampling
-                h = layer(h)
+                h = torch.cat([h, skips.pop()], dim=1)
+            h = self._layer(layer, h, emb, context)
         return self.out(F.silu(self.out_norm(h)))  # (n, c, h, w)

@@ -25,10 +25,13 @@ from torch import Tensor
 
 from genlab import rand
 from genlab.base import GenerativeModel, Objective
+from genlab.conditioning import CONDITION_KINDS, Conditions
 from genlab.data.transforms import from_symmetric, to_symmetric
 from genlab.errors import ConfigError
 from genlab.models.diffusion.bound import bound_terms
+from genlab.models.diffusion.conditional import ConditionEncoder, unet_condition_args
 from genlab.models.diffusion.denoisers import MLPDenoiser, UNetDenoiser
+from genlab.models.diffusion.guidance import check_guidance, guided_output
 from genlab.models.diffusion.samplers import (
     SAMPLERS,
     Denoise,
@@ -59,6 +62,10 @@ class DiffusionModel(GenerativeModel):
         event_shape: Shape of one sample, e.g. ``(2,)`` or ``(1, 8, 8)``.
         num_classes: Classes for a conditional model p(x | y) with classifier-free guidance.
         num_levels: Levels of discrete data (17 for digits), None for continuous data.
+        conditions: Condition kinds (:mod:`genlab.conditioning`): image conditions become
+            input channels, the label and the prompt (read by a text encoder trained with the
+            model) a FiLM vector, the prompt's words also cross-attention keys
+            (:mod:`~genlab.models.diffusion.conditional`).
         num_timesteps: T, the number of diffusion steps.
         schedule: ``"linear"`` (Ho et al.), ``"cosine"`` (Nichol & Dhariwal) or ``"custom"``.
         beta_start, beta_end: End points of the linear schedule.
@@ -70,7 +77,9 @@ class DiffusionModel(GenerativeModel):
         depth: Residual blocks of the MLP, or residual blocks per level of the UNet
             (None: 3 for the MLP, 1 for the UNet).
         channel_mults, dropout: Channel multiplier per level and dropout of the UNet.
-        condition_dropout: Probability of training on the "no label" class (for guidance).
+        condition_dropout: Probability of dropping each condition, independently per
+            condition and example, in training (for guidance and for sampling without it).
+        text_width, text_depth: Feature size and layers of the prompt's text encoder.
         bound_variance: Fixed reverse variance used by the likelihood bound, ``"large"``
             (beta_t) or ``"small"`` (beta_tilde_t); see ``bound.py``.
 
@@ -86,6 +95,7 @@ class DiffusionModel(GenerativeModel):
     has_likelihood_bound: ClassVar[bool] = True
     #: ``encode(x, t=...)``: the denoiser's features of x at noise step t.
     has_encoder: ClassVar[bool] = True
+    supported_conditions: ClassVar[tuple[str, ...]] = CONDITION_KINDS
 
     # Demo settings. v-prediction never divides by sqrt(alpha_bar) to get x0 (eps does: 1/0.006
     # at t = T), so few-step samplers are less sensitive to network errors at high noise; T is
@@ -116,6 +126,7 @@ class DiffusionModel(GenerativeModel):
         event_shape: Sequence[int],
         num_classes: int | None = None,
         num_levels: int | None = None,
+        conditions: Sequence[str] | None = None,
         num_timesteps: Annotated[int, Setting("T, the number of diffusion steps", ge=1)] = 1000,
         schedule: Annotated[str, Setting(
             "noise schedule: linear (Ho et al.), cosine (Nichol & Dhariwal) or custom (betas)",
@@ -143,13 +154,18 @@ class DiffusionModel(GenerativeModel):
         dropout: Annotated[float, Setting(
             "dropout inside the UNet's residual blocks", ge=0, lt=1)] = 0.0,
         condition_dropout: Annotated[float, Setting(
-            "probability of training on the no-label class, for classifier-free guidance",
-            ge=0, lt=1)] = 0.1,
+            "probability of dropping each condition (independently) in training, for "
+            "classifier-free guidance", ge=0, lt=1)] = 0.1,
+        text_width: Annotated[int, Setting(
+            "feature size of the prompt's text encoder (prompt condition)", ge=1)] = 32,
+        text_depth: Annotated[int, Setting(
+            "transformer layers of the prompt's text encoder (prompt condition)", ge=1)] = 1,
         bound_variance: Annotated[str, Setting(
             "reverse variance of the likelihood bound: large (beta_t) or small (beta_tilde_t)",
             choices=("large", "small"))] = "large",
     ) -> None:
-        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
+        super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels,
+                         conditions=conditions)
         if not channel_mults:
             raise ConfigError(
                 f"Expected channel_mults to be a non-empty list, but found {channel_mults!r}."
@@ -159,18 +175,26 @@ class DiffusionModel(GenerativeModel):
         )
         self.prediction = prediction
         self.bound_variance = bound_variance
-        self.condition_dropout = float(condition_dropout) if num_classes is not None else 0.0
+        self.condition_dropout = float(condition_dropout) if self.conditional else 0.0
         if denoiser == "auto":
             denoiser = "unet" if len(self.event_shape) == 3 else "mlp"
         # None leaves the denoiser's own default size.
         size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
+        # Label-only models keep their networks as they were (their checkpoints load).
+        extra = unet_condition_args(self.conditions, self.event_shape, text_width, denoiser) \
+            if self.y_is_conditions else {}
         if denoiser == "unet":
             self.net = UNetDenoiser(
                 self.event_shape, num_timesteps, num_classes,
-                channel_mults=tuple(channel_mults), dropout=dropout, **size,
+                channel_mults=tuple(channel_mults), dropout=dropout, **size, **extra,
             )
         else:
             self.net = MLPDenoiser(self.event_shape, num_timesteps, num_classes, **size)
+        if self.y_is_conditions:
+            self.conditioner = ConditionEncoder(
+                self.conditions, num_classes=num_classes, emb_dim=self.net.emb_dim,
+                text_width=text_width, text_depth=text_depth,
+                cross_attention=denoiser == "unet")
         # Scale of continuous data (their std), measured in initialize(); saved with the weights.
         self.register_buffer("data_scale", torch.ones(()))
 
@@ -185,7 +209,25 @@ class DiffusionModel(GenerativeModel):
              "num_classes": 3},
             {**img},
             {**img, "prediction": "x0", "num_classes": 3},
+            {**img, "conditions": ("label", "sketch", "mask", "prompt"), "num_classes": 3,
+             "text_width": 8, "condition_dropout": 0.2, "num_timesteps": 8},
+            {"event_shape": (2,), **vec, "conditions": ("prompt",), "text_width": 8},
         ]
+
+    @property
+    def optional_conditions(self) -> tuple[str, ...]:
+        """Every condition, when trained with condition dropout (a missing one is absent)."""
+        return self.conditions if self.condition_dropout > 0 else ()
+
+    def _net(self, x_t: Tensor, t: Tensor, y: Tensor | Conditions | None,
+             features: bool = False) -> Tensor:
+        """The denoiser's output (or :meth:`features`) for labels or Conditions ``y``."""
+        call = self.net.features if features else self.net
+        if not isinstance(y, Conditions):
+            return call(x_t, t, y)
+        scale = 1.0 / (self.num_levels - 1) if self.discrete else 1.0 / float(self.data_scale)
+        labels, context = self.conditioner(y, scale)
+        return call(x_t, t, labels, context)
 
     # ------------------------------------------------------------------ working space
     def to_working(self, x: Tensor) -> Tensor:
@@ -220,12 +262,16 @@ class DiffusionModel(GenerativeModel):
 
     # ------------------------------------------------------------------ network guesses
     def _guesses(
-        self, x_t: Tensor, t: int, y: Tensor | None, guidance: float = 1.0, clip: bool = False
+        self, x_t: Tensor, t: int, y: Tensor | Conditions | None,
+        guidance: float | dict[str, float] = 1.0, clip: bool = False
     ) -> tuple[Tensor, Tensor]:
-        """The network's (x0_hat, eps_hat) at step index t, with classifier-free guidance."""
+        """The network's (x0_hat, eps_hat) at step index t, with classifier-free guidance
+        (:mod:`~genlab.models.diffusion.guidance` for conditions beyond a label)."""
         n = x_t.shape[0]
         t_batch = torch.full((n,), t, dtype=torch.long, device=x_t.device)
-        if y is not None and guidance != 1.0:
+        if isinstance(y, Conditions):
+            out = guided_output(self._net, x_t, t_batch, y, guidance)
+        elif y is not None and guidance != 1.0:
             # One batched call for the conditional and the unconditional ("null" class) output;
             # guided = uncond + guidance * (cond - uncond), linear in any parametrisation.
             null = torch.full_like(y, self.num_classes)
@@ -260,7 +306,9 @@ class DiffusionModel(GenerativeModel):
         t = torch.randint(0, self.schedule.num_timesteps, (n,), device=x0.device)
         eps = torch.randn_like(x0)
         x_t = self.schedule.q_sample(x0, t, eps)
-        if y is not None and self.condition_dropout > 0:
+        if isinstance(y, Conditions):
+            y = y.dropout({kind: self.condition_dropout for kind in y.kinds})
+        elif y is not None and self.condition_dropout > 0:
             drop = torch.rand(n, device=x0.device) < self.condition_dropout
             y = torch.where(drop, torch.full_like(y, self.num_classes), y)
         if self.prediction == "eps":
@@ -270,7 +318,7 @@ class DiffusionModel(GenerativeModel):
         else:
             alpha, sigma = self.schedule.q_mean_std(torch.ones_like(x0), t)
             target = alpha * eps - sigma * x0
-        loss = F.mse_loss(self.net(x_t, t, y), target)
+        loss = F.mse_loss(self._net(x_t, t, y), target)
         return loss, {"mse": loss.item()}
 
     def objectives(self) -> list[Objective]:
@@ -317,7 +365,7 @@ class DiffusionModel(GenerativeModel):
             raise ConfigError(f"Expected t in [0, {steps - 1}], but found {t}.")
         x_t = math.sqrt(self.schedule.alpha_bar_at(t)) * self.to_working(x)
         t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        return self.net.features(x_t, t_batch, y)  # (n, k)
+        return self._net(x_t, t_batch, y, features=True)  # (n, k)
 
     # ------------------------------------------------------------------ sampling
     def _sample(
@@ -336,9 +384,9 @@ class DiffusionModel(GenerativeModel):
         variance: Annotated[str, Setting(
             "variance of the DDPM steps: small (beta_tilde) or large (beta)",
             choices=("small", "large"))] = "small",
-        guidance: Annotated[float, Setting(
-            "classifier-free guidance scale w: eps_u + w (eps_c - eps_u), conditional models",
-            ge=0)] = 1.0,
+        guidance: Annotated[float | dict[str, float], Setting(
+            "classifier-free guidance: one scale w, eps_u + w (eps_c - eps_u), or one per "
+            "condition, e.g. sketch=2,prompt=3 (docs/conditioning.md)", ge=0)] = 1.0,
         clip_denoised: Annotated[bool | None, Setting(
             "clip x0 guesses to [-1, 1] (None: for discrete data)")] = None,
     ) -> Tensor:
@@ -363,15 +411,19 @@ class DiffusionModel(GenerativeModel):
     ) -> tuple[Denoise, Sampler, list[int], Tensor]:
         """What a reverse run needs: ``denoise(x_t, t) -> (x0_hat, eps_hat)`` with the options'
         guidance and clipping, the sampler, the step indices it visits and x_T ~ N(0, I)."""
-        if options.guidance != 1.0 and not self.conditional:
+        guidance = options.guidance
+        if self.y_is_conditions or isinstance(guidance, dict):
+            guidance = check_guidance(guidance, self.conditions, self.optional_conditions)
+            if isinstance(guidance, dict) and not self.y_is_conditions:
+                guidance = guidance.get("label", 1.0)  # labels: the one scale of the label
+        elif guidance != 1.0 and not self.conditional:
             raise ConfigError(
-                f"Expected guidance 1.0 for an unconditional model, but found "
-                f"{options.guidance!r}."
+                f"Expected guidance 1.0 for an unconditional model, but found {guidance!r}."
             )
         clip = self.discrete if options.clip_denoised is None else options.clip_denoised
 
         def denoise(x_t: Tensor, t: int) -> tuple[Tensor, Tensor]:
-            return self._guesses(x_t, t, y, options.guidance, clip)
+            return self._guesses(x_t, t, y, guidance, clip)
 
         sampler, timesteps = plan(self.schedule.num_timesteps, options)
         x_T = rand.randn(

@@ -237,7 +237,8 @@ class SamplingOptions:
         steps: Network calls, or None for the sampler's default (see :func:`plan`).
         eta: DDIM noise scale (0: deterministic).
         variance: DDPM variance, ``"small"`` (beta_tilde) or ``"large"`` (beta).
-        guidance: Classifier-free guidance scale w: ``eps_u + w (eps_c - eps_u)``.
+        guidance: Classifier-free guidance scale w: ``eps_u + w (eps_c - eps_u)``, or one
+            scale per condition (:mod:`~genlab.models.diffusion.guidance`).
         clip_denoised: Clip x0 guesses to [-1, 1], or None for the model's default.
     """
 
@@ -245,7 +246,7 @@ class SamplingOptions:
     steps: int | None
     eta: float
     variance: str
-    guidance: float
+    guidance: float | dict[str, float]
     clip_denoised: bool | None
 
     @classmethod
