@@ -43,8 +43,8 @@ class GAN(GANModel):
             ``g_lr``/``d_lr`` set the trainer's ``lr`` is not used; pass ``g_lr=None,
             d_lr=None`` to use it.
         **kwargs: Other shared GAN settings: ``loss``, ``betas``, ``gp_weight``,
-            ``r1_weight``, ``spectral_norm``, ``minibatch_features``, ``instance_noise``,
-            ``instance_noise_steps``, ``diag_every``.
+            ``r1_weight``, ``r2_weight``, ``spectral_norm``, ``minibatch_features``,
+            ``instance_noise``, ``instance_noise_steps``, ``diag_every``.
 
     Example:
         >>> import torch
@@ -121,6 +121,8 @@ class GAN(GANModel):
              "g_batchnorm": True},
             {**small, "event_shape": (2,), "loss": "wasserstein", "minibatch_features": 3,
              "pack": 2, "instance_noise": 0.5, "instance_noise_steps": 10},
+            {**small, "event_shape": (2,), "loss": "rpgan", "pack": 2, "r1_weight": 0.1,
+             "r2_weight": 0.2, "betas": (0.0, 0.99)},
             {**small, "event_shape": (1, 8, 8), "num_levels": 17, "num_classes": 3,
              "loss": "hinge", "spectral_norm": True},
         ]
