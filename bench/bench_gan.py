@@ -65,8 +65,8 @@ SWEEP: dict[str, dict[str, Any]] = {
         **rpgan(0.01, g_lr=1e-3, d_lr=1e-3), "loss": "nonsaturating"},
 }
 SIZES = {  # full, quick
-    "sweep_steps": (1500, 150), "steps": (3000, 200), "samples": (2500, 2500),
-    "digits_steps": (1000, 60), "digits_samples": (1000, 250), "fd_repeats": (5, 2),
+    "sweep_steps": (800, 150), "steps": (1200, 200), "samples": (2500, 2500),
+    "digits_steps": (300, 60), "digits_samples": (1000, 250), "fd_repeats": (5, 2),
 }
 
 
