@@ -57,7 +57,7 @@ DiscriminatorLR = Annotated[float | None, Setting(
     "discriminator learning rate (None: g_lr)", gt=0)]
 Pack = Annotated[int, Setting("samples per discriminator decision (PacGAN; 1 = off)", ge=1)]
 #: gamma of R1 and R2 for ``loss="rpgan"`` when not given (model space: standardised units).
-RPGAN_GAMMA = 1.0
+RPGAN_GAMMA = 0.01
 MinibatchFeatures = Annotated[int, Setting(
     "minibatch-discrimination features in the discriminator (0 = off)", ge=0)]
 
