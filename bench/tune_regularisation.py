@@ -7,27 +7,25 @@ table reports the best validation bits/dim of each run (what the recipe's early 
 keeps). The value with the lowest validation NLL is the one to put in the recipe; the test
 split is not looked at.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/tune_regularisation.py \\
-        --out bench/results/regularisation.md
+    OMP_NUM_THREADS=1 python bench/tune_regularisation.py [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from _report import Report, common_arguments
 from genlab import create, fit, load_data
 
-HERE = Path(__file__).resolve().parent
 MODELS = ("maf", "nsf", "realnvp", "glow")
-DECAYS = (0.0, 1e-4, 1e-3, 1e-2)
+DECAYS = (0.0, 1e-3, 1e-2)
+QUICK_STEPS = 40  # --quick: every model and decay, this many steps each (recipe otherwise)
 
 
 def best_val_bpd(folder: Path) -> tuple[float, int]:
@@ -38,49 +36,39 @@ def best_val_bpd(folder: Path) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_arguments(parser)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    torch.set_num_threads(1)
+    report = Report("regularisation", "Weight decay for the flows on digits (validation split)",
+                    quick=args.quick, description=__doc__.split("\n\n")[1])
     train, val = load_data("digits"), load_data("digits", split="val")
+    extra = {"steps": QUICK_STEPS, "val_every": QUICK_STEPS // 4} if args.quick else {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
+            runs = []
             for decay in DECAYS:
-                torch.manual_seed(0)
-                model = create(name, data=train)
+                model = create(name, data=train, seed=0)
                 folder = Path(tmp) / f"{name}-{decay}"
                 start = time.perf_counter()
                 fit(model, train, val_data=val, out=folder, optimizer="adamw",
-                    weight_decay=decay, progress=False, seed=0)
+                    weight_decay=decay, progress=False, seed=0, **extra)
                 bpd, step = best_val_bpd(folder)
-                rows.append((name, decay, bpd, step, time.perf_counter() - start))
+                runs.append([name, decay, bpd, step, time.perf_counter() - start])
                 print(f"{name} weight_decay={decay:g}: best val {bpd:.4f} bits/dim at step "
                       f"{step}", flush=True)
-    if args.out is not None:
-        write(args, rows)
-
-
-def write(args, rows) -> None:
-    revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=HERE).stdout.strip()
-    lines = ["# Weight decay for the flows on digits, chosen on the validation split", "",
-             "Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/tune_regularisation.py"
-             + ("" if args.models == ",".join(MODELS) else f" --models {args.models}")
-             + " --out bench/results/regularisation.md`  ",
-             f"Revision {revision}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-             f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}.", "",
-             "Each flow's recipe for images with AdamW at the given decoupled weight decay; "
-             "best validation bits/dim over the run (150 validation digits). Lowest per model "
-             "in bold.", "",
-             "| model | weight_decay | best val bits/dim | at step | seconds |",
-             "|---|---|---|---|---|"]
-    best = {}
-    for name, _, bpd, _, _ in rows:
-        best[name] = min(best.get(name, float("inf")), bpd)
-    for name, decay, bpd, step, seconds in rows:
-        value = f"**{bpd:.4f}**" if bpd == best[name] else f"{bpd:.4f}"
-        lines.append(f"| {name} | {decay:g} | {value} | {step} | {seconds:.0f} |")
-    args.out.write_text("\n".join(lines) + "\n")
+            lowest = min(r[2] for r in runs)
+            rows += [[*r[:3], r[2] - lowest, *r[3:], r[2] == lowest] for r in runs]
+    report.table("best validation bits/dim per weight decay",
+                 ["model", "weight_decay", "best val bits/dim", "minus the model's lowest",
+                  "at step", "seconds", "lowest?"], rows, kind="result",
+                 formats=[None, "g", ".4f", ".4f", None, ".0f", None],
+                 note="Each flow's recipe for images (steps, batch, lr, patience, best weights) "
+                 "with AdamW at the given decoupled weight decay; best validation bits/dim "
+                 "over the run (150 validation digits), seed 0."
+                 + (f" Quick: {QUICK_STEPS} steps per run." if args.quick else ""))
+    report.write(args.out)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,10 @@ def compute_update(
             sums[key] = sums.get(key, 0.0) + float(value)
     values = {"loss": total.item() / accumulate, **{k: v / accumulate for k, v in sums.items()}}
     values = distributed.mean_over_processes(values, world)
-    limit = clip_grad if clip_grad is not None else math.inf
-    norm = torch.nn.utils.clip_grad_norm_(params, limit, foreach=True)
+    if clip_grad is None:  # the norm alone: scaling every gradient by 1 would cost a pass
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(params, clip_grad, foreach=True)
     loss_value = values.pop("loss")
     return Update(loss=loss_value, logs=values, grad_norm=norm.item())

@@ -115,6 +115,7 @@ class Trainer:
         objective's module (DDP-wrapped under ``torchrun``, compiled with ``compile``)."""
         config = self.config
         self.model.to(self.device)
+        self.model_params = list(self.model.parameters())
         self.objectives: list[Objective] = self.model.objectives()
         if not self.objectives:
             raise ConfigError(f"{type(self.model).__name__}.objectives() returned no objective.")
@@ -267,7 +268,8 @@ class Trainer:
         done = None  # the last update that went through
         for _ in range(obj.repeats):
             x, y = self._batch()
-            self.model.zero_grad(set_to_none=True)
+            for p in self.model_params:  # the model's zero_grad, without its module walk
+                p.grad = None
             update = compute_update(self.modules[i], params, x, y, accumulate=config.accumulate,
                                     streams=self.streams, precision=config.precision,
                                     clip_grad=config.clip_grad, world=self.world)

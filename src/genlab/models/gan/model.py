@@ -57,6 +57,8 @@ GeneratorLR = Annotated[float | None, Setting(
 DiscriminatorLR = Annotated[float | None, Setting(
     "discriminator learning rate (None: g_lr)", gt=0)]
 Pack = Annotated[int, Setting("samples per discriminator decision (PacGAN; 1 = off)", ge=1)]
+#: gamma of R1 and R2 for ``loss="rpgan"`` when not given (model space: standardised units).
+RPGAN_GAMMA = 0.01
 MinibatchFeatures = Annotated[int, Setting(
     "minibatch-discrimination features in the discriminator (0 = off)", ge=0)]
 
@@ -70,7 +72,8 @@ class GANModel(GenerativeModel):
 
     Arguments:
         loss: ``"minimax"`` or ``"nonsaturating"`` (the course's two generator losses),
-            ``"wasserstein"`` (with gradient penalty) or ``"hinge"``.
+            ``"wasserstein"`` (with gradient penalty), ``"hinge"``, or ``"rpgan"`` (relativistic
+            pairing with R1 and R2, see :mod:`~genlab.models.gan.losses`).
         latent_size: Size of the noise z ~ N(0, I).
         d_repeats: Discriminator updates per generator update (k).
         g_lr: Generator learning rate; None uses the trainer's ``lr``.
@@ -78,7 +81,9 @@ class GANModel(GenerativeModel):
         betas: Adam betas of both players.
         gp_weight: Weight of the WGAN-GP gradient penalty; None means 10 for ``wasserstein``
             and 0 otherwise.
-        r1_weight: gamma of the R1 penalty ``gamma / 2 E ||grad_x l(x)||^2`` on real data.
+        r1_weight: gamma of the R1 penalty ``gamma / 2 E ||grad_x l(x)||^2`` on real data
+            (model space); None means :data:`RPGAN_GAMMA` for ``rpgan`` and 0 otherwise.
+        r2_weight: gamma of the R2 penalty, the same on generated data; None as for R1.
         spectral_norm: Spectrally normalise the discriminator's layers.
         pack: Samples per discriminator decision (PacGAN; 1 = off).
         minibatch_features: Minibatch-discrimination features in the discriminator (0 = off).
@@ -109,7 +114,8 @@ class GANModel(GenerativeModel):
         num_levels: int | None = None,
         loss: Annotated[str, Setting(
             "the players' losses: the course's minimax or non-saturating one, Wasserstein "
-            "(with gradient penalty) or hinge", choices=losses.LOSSES)] = "nonsaturating",
+            "(with gradient penalty), hinge, or relativistic pairing with R1 and R2 (rpgan)",
+            choices=losses.LOSSES)] = "nonsaturating",
         latent_size: LatentSize = 16,
         d_repeats: DRepeats = 1,
         g_lr: GeneratorLR = None,
@@ -119,8 +125,12 @@ class GANModel(GenerativeModel):
         gp_weight: Annotated[float | None, Setting(
             "weight of the WGAN-GP gradient penalty (None: 10 for wasserstein, else 0)",
             ge=0)] = None,
-        r1_weight: Annotated[float, Setting(
-            "gamma of the R1 penalty on real data's input gradients", ge=0)] = 0.0,
+        r1_weight: Annotated[float | None, Setting(
+            "gamma of the R1 penalty on real data's input gradients (None: "
+            f"{RPGAN_GAMMA} for rpgan, else 0)", ge=0)] = None,
+        r2_weight: Annotated[float | None, Setting(
+            "gamma of the R2 penalty on generated data's input gradients (None: "
+            f"{RPGAN_GAMMA} for rpgan, else 0)", ge=0)] = None,
         spectral_norm: Annotated[bool, Setting(
             "spectrally normalise the discriminator's layers")] = False,
         pack: Pack = 1,
@@ -137,6 +147,12 @@ class GANModel(GenerativeModel):
         super().__init__(event_shape=event_shape, num_classes=num_classes, num_levels=num_levels)
         if gp_weight is None:
             gp_weight = 10.0 if loss == "wasserstein" else 0.0
+        default_gamma = RPGAN_GAMMA if loss == "rpgan" else 0.0
+        r1_weight = default_gamma if r1_weight is None else r1_weight
+        r2_weight = default_gamma if r2_weight is None else r2_weight
+        if loss == "rpgan" and r1_weight == 0 and r2_weight == 0:
+            raise ConfigError("Expected r1_weight > 0 or r2_weight > 0 with loss='rpgan' (the "
+                              "unpenalised pairing loss does not converge), but found both 0.")
         self.loss = loss
         self.latent_size = latent_size
         self.d_repeats = d_repeats
@@ -145,6 +161,7 @@ class GANModel(GenerativeModel):
         self.betas = (float(betas[0]), float(betas[1]))
         self.gp_weight = float(gp_weight)
         self.r1_weight = float(r1_weight)
+        self.r2_weight = float(r2_weight)
         self.use_spectral_norm = spectral_norm
         self.pack = pack
         self.minibatch_features = minibatch_features
@@ -326,14 +343,16 @@ class GANModel(GenerativeModel):
     def discriminator_loss(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
         """One discriminator update's loss on a real batch ``x`` ``(b, *event_shape)``.
 
-        ``-[E log D(x) + E log(1 - D(G(z)))]`` (or the Wasserstein/hinge critic loss), plus
-        the gradient penalty and R1 terms when their weights are positive. G(z) is computed
-        without a graph: this objective moves only the discriminator.
+        ``-[E log D(x) + E log(1 - D(G(z)))]`` (or the Wasserstein, hinge or paired critic
+        loss), plus the gradient penalty, R1 and R2 terms when their weights are positive.
+        G(z) is computed without a graph: this objective moves only the discriminator.
         """
         real = self.to_model_space(x)
         with torch.no_grad():
             fake = self.generator(self.noise(x.shape[0]), y)
-        real, fake = self._blur(real), self._blur(fake)
+        # Inputs the R1 / R2 penalties differentiate through: one forward pass serves both.
+        real = self._blur(real).detach().requires_grad_(self.r1_weight > 0)
+        fake = self._blur(fake).detach().requires_grad_(self.r2_weight > 0)
         out_real = self.discriminator(real, y)
         out_fake = self.discriminator(fake, y)
         adversarial = losses.discriminator_loss(self.loss, out_real, out_fake)
@@ -345,21 +364,28 @@ class GANModel(GenerativeModel):
             )
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.item()
-        if self.r1_weight > 0:
-            r1 = losses.r1_penalty(lambda v: self.discriminator(v, y), real, pack=self.pack)
-            loss = loss + self.r1_weight * r1
-            logs["r1"] = r1.item()
+        for name, gamma, x_in, out in (("r1", self.r1_weight, real, out_real),
+                                       ("r2", self.r2_weight, fake, out_fake)):
+            if gamma > 0:
+                penalty = losses.zero_centred_penalty(out, x_in, pack=self.pack)
+                loss = loss + gamma * penalty
+                logs[name] = penalty.item()
         return loss, logs
 
     def generator_loss(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, float]]:
         """One generator update's loss; ``x`` only sets the batch size (and ``y`` the labels).
 
         Minimax: ``E log(1 - D(G(z)))``; non-saturating: ``-E log D(G(z))``; Wasserstein and
-        hinge: ``-E f(G(z))``.
+        hinge: ``-E f(G(z))``; rpgan: ``E softplus(l(x_i) - l(G(z_i)))``, paired with the
+        real batch ``x``.
         """
         fake = self.generator(self.noise(x.shape[0]), y)
         out_fake = self.discriminator(self._blur(fake), y)
-        loss = losses.generator_loss(self.loss, out_fake)
+        out_real = None
+        if self.loss in losses.PAIRED_LOSSES:
+            with torch.no_grad():  # the real side moves no generator parameter
+                out_real = self.discriminator(self._blur(self.to_model_space(x)), y)
+        loss = losses.generator_loss(self.loss, out_fake, out_real)
         logs = {"g_loss": loss.item()}
         if self.instance_noise > 0:
             logs["instance_noise"] = self.instance_noise_std()
