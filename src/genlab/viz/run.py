@@ -27,6 +27,9 @@ GENERIC = {
     "curves": "training and validation curves from metrics.jsonl",
 }
 
+#: Test digits whose conditions a run trained with conditions is sampled under.
+CONDITIONED = 16
+
 
 def run_figures(model: GenerativeModel, run_dir: Path | None = None) -> dict[str, str]:
     """Every picture :func:`plot_run` can draw of ``model``: name -> description."""
@@ -74,10 +77,10 @@ def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int
     points = model.event_shape == (2,)
     n = 1000 if points else 64
     if model.y_is_conditions:  # the conditions of the run's first test digits
-        y = run_data(run_dir, "test").y[: n // 2]
+        y = run_data(run_dir, "test").y[:CONDITIONED]
         samples = model.sample(y.n, y, generator=generator).cpu()
         return plot_image_grid(beside_conditions(samples, y, model.num_levels), out,
-                               nrow=16, num_levels=model.num_levels)
+                               nrow=8, num_levels=model.num_levels)
     y = torch.arange(n) % model.num_classes if model.conditional else None
     samples = model.sample(n, y, generator=generator).cpu()
     data = None
