@@ -160,14 +160,23 @@ def model_features(model: GenerativeModel, x: torch.Tensor, *, batch: int = 256,
         NoRepresentation: the model has no encoder.
         ConfigError: the model is conditional (its features would see the label).
     """
-    if model.conditional:
-        raise ConfigError(
-            "Expected an unconditional model to probe (a conditional one's features see the "
-            f"label), but found one conditioned on {model.num_classes} classes."
-        )
+    _check_unconditional(model)
     parts = [model.encode(x[i : i + batch].to(model.device), **options).double().cpu()
              for i in range(0, len(x), batch)]
     return torch.cat(parts).numpy()
+
+
+def _check_unconditional(model: GenerativeModel) -> None:
+    """A conditional model's features see what it is conditioned on (the label, or a prompt
+    or sketch made from the image), so a probe of them would not measure what it learned."""
+    if model.y_is_conditions:
+        raise ConfigError(f"Expected an unconditional model to probe (a conditional one's "
+                          f"features see its conditions), but found conditions "
+                          f"{model.conditions}.")
+    if model.conditional:
+        raise ConfigError("Expected an unconditional model to probe (a conditional one's "
+                          f"features see the label), but found one conditioned on "
+                          f"{model.num_classes} classes.")
 
 
 def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +229,8 @@ def probe(
         ConfigError: ``draws`` < 1, no budget, or a conditional model.
         NoRepresentation: ``model`` has no encoder.
     """
+    if model is not None:
+        _check_unconditional(model)
     if train.y is None or test.y is None:
         raise DataError("Expected labelled train and test splits to probe, but found no labels.")
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:

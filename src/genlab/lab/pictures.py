@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlab.errors import ConfigError
+
 #: Points of each cloud sent to the page (samples, stages, diffusion states).
 CLOUD_POINTS = 400
 #: Samples drawn per picture (the histogram of a model without a density counts them).
@@ -131,6 +133,9 @@ def picture(model: Any, data_x: Tensor, bounds: tuple[float, float, float, float
     from genlab.models.diffusion.model import DiffusionModel
     from genlab.models.flows.flow import Flow
 
+    if model.y_is_conditions:
+        raise ConfigError(f"Expected a model without conditions besides a label for the "
+                          f"playground, but found conditions {model.conditions}.")
     generator = torch.Generator(device=model.device).manual_seed(seed)
     n = SAMPLES
     y = None

@@ -114,6 +114,10 @@ class Lab:
             if key in self.samples:
                 return self.samples[key]
             model = load(run_dir)
+            if model.y_is_conditions:
+                png = self._conditioned_samples_png(model, run_dir, label)
+                self.samples[key] = png
+                return png
             generator = torch.Generator().manual_seed(0)
             points = model.event_shape == (2,)
             n = 1000 if points else 64
@@ -133,6 +137,22 @@ class Lab:
                 png = path.read_bytes()
             self.samples[key] = png
             return png
+
+    @staticmethod
+    def _conditioned_samples_png(model: Any, run_dir: Path, label: int | None) -> bytes:
+        """Samples of a run trained with conditions, each beside the sketch (or other image)
+        of the test digit whose conditions it was drawn under."""
+        import tempfile
+
+        from genlab.viz.run import plot_run
+
+        if label is not None:
+            raise ConfigError(f"Expected no label for a run with conditions "
+                              f"{model.conditions} (its samples follow test digits' "
+                              f"conditions), but found label={label}.")
+        with tempfile.TemporaryDirectory() as tmp:
+            (path,) = plot_run(model, run_dir, Path(tmp) / "samples.png", "samples")
+            return path.read_bytes()
 
     def start_compare(self, body: dict[str, Any]) -> dict[str, Any]:
         from genlab.data import available_datasets

@@ -170,8 +170,8 @@ def reverse_trajectory_figure(
     images = len(model.event_shape) == 3
     if n is None:
         n = 6 if images else 1000
-    if y is None and model.conditional:
-        y = torch.arange(n) % model.num_classes
+    if y is None and model.conditional and not model.y_is_conditions:
+        y = torch.arange(n) % model.num_classes  # conditions are the caller's (or absent)
     generator = generator or torch.Generator().manual_seed(0)
     traj = model.sample_trajectory(n, y, generator=generator, **options)
     # Snapshots evenly spaced in noise level sigma_t = sqrt(1 - alpha_bar_t), from 1 (x_T) to
@@ -230,7 +230,8 @@ def plot_reverse_trajectory(
         model: A trained :class:`~genlab.models.diffusion.DiffusionModel`.
         out: Path of the PNG.
         n: Samples (default 1000 points, or 6 images).
-        y: Class labels for a conditional model (default: cycling through the classes).
+        y: Class labels for a conditional model (default: cycling through the classes), or
+            the conditions of a model with conditions (default: none, where it may drop them).
         panels: Snapshots of the process, evenly spaced in noise level from x_T to x_0.
         paths: Particle paths drawn in the last panel (2-D).
         generator: Source of randomness (default: seed 0).
@@ -268,7 +269,12 @@ def plot_run(
         return [plot_forward_process(run_data(run_dir), out, schedule=model.schedule,
                                      scale=scale)]
     if kind == "reverse":
-        return [plot_reverse_trajectory(model, out)]
+        y = None
+        if model.y_is_conditions:  # the conditions of the run's first test digits
+            from genlab.runs import run_data
+
+            y = run_data(run_dir, "test").y[:6]
+        return [plot_reverse_trajectory(model, out, y=y, n=None if y is None else y.n)]
     raise ConfigError(f"Expected kind to be one of 'forward', 'reverse', but found {kind!r}.")
 
 

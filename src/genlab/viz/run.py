@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from genlab.base import GenerativeModel
+from genlab.conditioning import Conditions
 from genlab.errors import ConfigError
 from genlab.train import checkpoint as ckpt
 
@@ -25,6 +26,9 @@ GENERIC = {
     "samples": "samples drawn from the model (2-D data: beside the data and the model density)",
     "curves": "training and validation curves from metrics.jsonl",
 }
+
+#: Test digits whose conditions a run trained with conditions is sampled under.
+CONDITIONED = 16
 
 
 def run_figures(model: GenerativeModel, run_dir: Path | None = None) -> dict[str, str]:
@@ -67,21 +71,38 @@ def _plot_samples(model: GenerativeModel, run_dir: Path, out: Path, *, seed: int
                   data_name: str | None) -> Path:
     from genlab.data import load_data
     from genlab.runs import run_data
+    from genlab.viz import plot_image_grid
 
     generator = torch.Generator(device=model.device).manual_seed(seed)
     points = model.event_shape == (2,)
     n = 1000 if points else 64
     if model.y_is_conditions:  # the conditions of the run's first test digits
-        y = run_data(run_dir, "test").y[:n]
-        n = y.n
-    else:
-        y = torch.arange(n) % model.num_classes if model.conditional else None
+        y = run_data(run_dir, "test").y[:CONDITIONED]
+        samples = model.sample(y.n, y, generator=generator).cpu()
+        return plot_image_grid(beside_conditions(samples, y, model.num_levels), out,
+                               nrow=8, num_levels=model.num_levels)
+    y = torch.arange(n) % model.num_classes if model.conditional else None
     samples = model.sample(n, y, generator=generator).cpu()
     data = None
     if points:
         data = load_data(data_name, split="test") if data_name else run_data(run_dir, "test")
     return plot_samples(model, samples, out, data=None if data is None else data.x,
                         generator=generator)
+
+
+def beside_conditions(samples: torch.Tensor, y: Conditions, num_levels: int | None
+                      ) -> torch.Tensor:
+    """Each sample ``(n, C, H, W)`` after the image it was drawn under (the sketch, the
+    low-resolution image or the known pixels, the first of those ``y`` holds), as
+    ``(2n, C, H, W)`` in the samples' units; the samples alone when ``y`` holds no image."""
+    kind = next((k for k in ("sketch", "lowres", "mask") if k in y.kinds), None)
+    if kind is None:
+        return samples
+    shown = (y["masked"] if kind == "mask" else y[kind]).cpu().to(samples.dtype)
+    if kind == "sketch" and num_levels is not None:
+        shown = shown * (num_levels - 1)  # strokes in {0, 1} drawn at full intensity
+    shown = shown.expand(-1, samples.shape[1], -1, -1)
+    return torch.stack([shown, samples], dim=1).flatten(0, 1)
 
 
 def plot_samples(model: GenerativeModel, samples: torch.Tensor, out: Path, *,

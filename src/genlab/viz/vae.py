@@ -54,6 +54,8 @@ def _test_data(model: Any, run_dir: Path, n: int) -> tuple[Tensor, Tensor | None
 def _labels(model: Any, y: Tensor | None, n: int) -> Tensor | None:
     if not model.conditional:
         return None
+    if model.y_is_conditions:  # the first test digit's conditions, n times
+        return y.index(torch.zeros(n, dtype=torch.long, device=y.device))
     first = 0 if y is None else int(y[0])
     return torch.full((n,), first, dtype=torch.long, device=model.device)
 
