@@ -4,10 +4,13 @@ transformer sampling speed with and without the key/value cache.
 Every model is built by ``create(name, data=train, seed=0)`` and trained by ``fit(model,
 train, val_data=val, out=RUN)`` with nothing else set: the family's recipe for images
 (``genlab.recipes``), which is exactly what ``genlab train NAME --data digits --out RUN`` does
-(``bench/bench_defaults.py`` checks that). ``--quick`` uses the recipes' quick settings (fewer
-steps, smaller networks) instead. Training uses the 1350 training digits and keeps the weights
-with the best NLL on the 150 validation digits; scores are on the 297 test digits (17 levels,
-64 pixels) and, for comparison, on the training digits themselves.
+(``bench/bench_defaults.py`` checks that), except that each recipe's steps are capped at
+``--max-steps`` (default 300: the recipes' own 600-2000 steps take well over an hour of one
+busy core for the PixelCNN alone; 0 lifts the cap). ``--quick`` uses the recipes' quick
+settings (fewer steps, smaller networks) instead. The table's last column gives the
+``genlab train`` flags that reproduce each run. Training uses the 1350 training digits and
+keeps the weights with the best NLL on the 150 validation digits; scores are on the 297 test
+digits (17 levels, 64 pixels) and, for comparison, on the training digits themselves.
 
 Autoregressive models give exact log-masses. The Gaussian mixture and the flows give the
 uniform-dequantization bound of ONE noise draw: in eval mode each model dequantizes with its
@@ -64,15 +67,28 @@ def bits_and_se(model, x: torch.Tensor) -> tuple[float, float]:
     return per_image.mean().item(), (per_image.std() / math.sqrt(len(per_image))).item()
 
 
-def train(name: str, data, val, folder: Path, *, quick: bool, retrain: bool, seed: int = 0,
-          **params):
-    """The user's path (create + fit with the recipe; ``quick`` adds the recipe's quick
-    overrides); a finished run in ``folder`` with the same configuration is loaded instead.
-    Returns (model, training seconds, run record)."""
+def cli_flags(name: str, *, quick: bool, max_steps: int) -> tuple[dict, dict, list[str]]:
+    """What a run changes from the family's recipe for images: constructor settings,
+    training settings, and the same as ``genlab train`` flags."""
     recipe = recipe_for(get(name), "images") or Recipe()
-    model = create(name, data=data, seed=seed, **{**(recipe.quick_params if quick else {}),
-                                                   **params})
-    settings = dict(recipe.quick) if quick and not model.closed_form else {}
+    params = dict(recipe.quick_params) if quick else {}
+    settings = dict(recipe.quick) if quick else {}
+    if max_steps and not get(name).closed_form:
+        steps = settings.get("steps", recipe.train.get("steps", 1000))
+        if steps > max_steps:
+            settings["steps"] = max_steps
+    flags = [f"--param={k}={v}" for k, v in params.items()]
+    flags += [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
+    return params, settings, flags
+
+
+def train(name: str, data, val, folder: Path, *, quick: bool, max_steps: int,
+          retrain: bool, seed: int = 0, **params):
+    """The user's path: create + fit with the recipe, changed as :func:`cli_flags` says; a
+    finished run in ``folder`` with the same configuration is loaded instead.
+    Returns (model, training seconds, run record)."""
+    changed, settings, _ = cli_flags(name, quick=quick, max_steps=max_steps)
+    model = create(name, data=data, seed=seed, **changed, **params)
     key = json.loads(json.dumps({"model": name, "config": model.config, "settings": settings,
                                  "seed": seed}, default=str))
     done = folder / DONE
@@ -120,12 +136,15 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=None,
                         help="run folders (default runs/bench-ar, runs/bench-ar-quick)")
     parser.add_argument("--retrain", action="store_true", help="ignore finished run folders")
-    parser.add_argument("--ensemble", type=int, default=3, help="MADEs with random orders")
+    parser.add_argument("--max-steps", type=int, default=300,
+                        help="cap on each recipe's training steps; 0: the recipes' own")
+    parser.add_argument("--ensemble", type=int, default=2, help="MADEs with random orders")
     parser.add_argument("--speed-n", type=int, default=256, help="images per sampling run")
     args = parser.parse_args()
     if args.quick:
         args.ensemble = 2
     runs = args.runs or default_runs(args.quick)
+    how = {"quick": args.quick, "max_steps": args.max_steps, "retrain": args.retrain}
     report = Report("autoregressive", "Autoregressive models on digits: bits per pixel and "
                     "sampling speed", quick=args.quick, description=__doc__.split("\n\n")[1])
 
@@ -134,8 +153,10 @@ def main() -> None:
     trained = {}
 
     def add(label, kind, test_bits, train_bits, seconds, record):
+        flags = " ".join(cli_flags(label, **how)[2]) if label in (*MODELS, *BASELINES) \
+            else None
         rows.append([label, kind, *test_bits, train_bits, test_bits[0] - train_bits, seconds,
-                     record.get("best_step"), record.get("last_step")])
+                     record.get("best_step"), record.get("last_step"), flags])
         print(f"{label:40s} test {test_bits[0]:.3f} ± {test_bits[1]:.3f}, train "
               f"{train_bits:.3f} ({seconds:.0f} s)", flush=True)
         return test_bits
@@ -145,16 +166,15 @@ def main() -> None:
                    seconds, record)
 
     for name in MODELS:
-        model, seconds, record = train(name, data, val, runs / name, quick=args.quick,
-                                       retrain=args.retrain)
+        model, seconds, record = train(name, data, val, runs / name, **how)
         trained[name] = model
         bits, se = add_model(name, "exact", model, seconds, record)
         report.bits(name, bits, kind="exact", error=se,
                     note="recipe's quick settings" if args.quick else "recipe for images")
     members, seconds = [], 0.0
     for k in range(args.ensemble):
-        member, s, _ = train("made", data, val, runs / f"made-order{k}", quick=args.quick,
-                             retrain=args.retrain, seed=k, order="random", order_seed=k)
+        member, s, _ = train("made", data, val, runs / f"made-order{k}", **how, seed=k,
+                             order="random", order_seed=k)
         members.append(member)
         seconds += s
     if members:
@@ -172,8 +192,7 @@ def main() -> None:
                          "exact", mixture, sum(r[6] for r in rows if r[0] in trained), {})
     report.bits("ar_mixture (4 autoregressive models)", bits, kind="exact", error=se)
     for name, likelihood in BASELINES.items():
-        model, seconds, record = train(name, data, val, runs / name, quick=args.quick,
-                                       retrain=args.retrain)
+        model, seconds, record = train(name, data, val, runs / name, **how)
         exact = likelihood == "exact"
         kind = "exact" if exact else "dequantization bound (one draw)"
         bits, se = add_model(name, kind, model, seconds, record)
@@ -187,12 +206,14 @@ def main() -> None:
         "digits test bits per pixel (297 images x 64 pixels, 17 levels)",
         ["model", "likelihood", "test bits/pixel", "± se", "vs histogram",
          "train-split bits/pixel", "test - train", "train time (s)", "best val step",
-         "steps run"], table, kind="result",
-        note=("Each model: its family's recipe for images through create + fit "
-              + ("with the recipe's quick settings" if args.quick else "(what the CLI does)")
-              + f"; one thread. ± is the standard error over test images. ar_mixture weights "
+         "steps run", "genlab train flags"], table, kind="result",
+        note=("Each model: its family's recipe for images through create + fit, changed only "
+              "as the last column says (the same run is `genlab train NAME --data digits "
+              "FLAGS`; " + ("the recipes' quick settings" if args.quick else
+                            f"steps capped at {args.max_steps} to fit the CPU budget")
+              + f"); one thread. ± is the standard error over test images. ar_mixture weights "
               f"(EM on validation): {weights_text}."),
-        formats=[None, None, ".3f", ".3f", ".3f", ".3f", "+.3f", ".0f", None, None])
+        formats=[None, None, ".3f", ".3f", ".3f", ".3f", "+.3f", ".0f", None, None, None])
 
     speed = sampling_speed(trained["transformer"], args.speed_n, repeats=2)
     ratio = speed["uncached"] / speed["cached"]
