@@ -153,8 +153,8 @@ def main() -> None:
     trained = {}
 
     def add(label, kind, test_bits, train_bits, seconds, record):
-        flags = " ".join(cli_flags(label, **how)[2]) if label in (*MODELS, *BASELINES) \
-            else None
+        flags = None if label not in (*MODELS, *BASELINES) else " ".join(
+            cli_flags(label, quick=args.quick, max_steps=args.max_steps)[2])
         rows.append([label, kind, *test_bits, train_bits, test_bits[0] - train_bits, seconds,
                      record.get("best_step"), record.get("last_step"), flags])
         print(f"{label:40s} test {test_bits[0]:.3f} ± {test_bits[1]:.3f}, train "
