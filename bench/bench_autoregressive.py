@@ -73,8 +73,8 @@ def cli_flags(name: str, *, quick: bool, max_steps: int) -> tuple[dict, dict, li
     recipe = recipe_for(get(name), "images") or Recipe()
     params = dict(recipe.quick_params) if quick else {}
     settings = dict(recipe.quick) if quick else {}
-    if max_steps and not get(name).closed_form:
-        steps = settings.get("steps", recipe.train.get("steps", 1000))
+    if max_steps and "steps" in recipe.train:  # trained by SGD (closed forms have no steps)
+        steps = settings.get("steps", recipe.train["steps"])
         if steps > max_steps:
             settings["steps"] = max_steps
     flags = [f"--param={k}={v}" for k, v in params.items()]
