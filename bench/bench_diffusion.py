@@ -170,7 +170,9 @@ def compare_diffusers(model, args, report: Report) -> None:
         for kind in ("free", "real"):
             model.net = FreeNet(torch.zeros(n, 2)) if kind == "free" else net
             best = {"ours": math.inf, "theirs": math.inf}
-            for _ in range(3 if kind == "free" else 2):  # interleaved, best of
+            # interleaved, best of; short loops get more repeats (timer and load noise)
+            repeats = max(3, 300 // steps) if kind == "free" else 2
+            for _ in range(repeats):
                 for who in ("ours", "theirs"):
                     start = time.perf_counter()
                     with torch.no_grad():
@@ -194,7 +196,8 @@ def compare_diffusers(model, args, report: Report) -> None:
          "diffusers real µs/step"], rows, kind="like-for-like",
         note=f"Same trained moons network, {n} samples, same x_T and generator, float32, "
              f"diffusers {diffusers.__version__} (timestep_spacing='trailing', no clipping). "
-             "Overhead = time per step with a network that returns a fixed tensor (best of 3); "
+             "Overhead = time per step with a network that returns a fixed tensor (best of "
+             "max(3, 300 / steps) runs); "
              "real = with the trained MLP (best of 2); the two libraries interleaved.",
         formats=[None, None, ".1e", ".0f", ".0f", ".2f", ".0f", ".0f"])
     worst_ratio, worst_diff = max(r[5] for r in rows), max(r[2] for r in rows)
