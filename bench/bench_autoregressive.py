@@ -1,16 +1,17 @@
 """Autoregressive models on digits: test bits per pixel against simpler families, and
 transformer sampling speed with and without the key/value cache.
 
-Every model is built by ``create(name, data=train, seed=0)`` and trained by ``fit(model,
-train, val_data=val, out=RUN)`` with nothing else set: the family's recipe for images
+Every model is built by ``create(name, data=train, seed=0)`` and trained by ``fit(model, train,
+val_data=val, out=RUN)`` with nothing else set: the family's recipe for images
 (``genlab.recipes``), which is exactly what ``genlab train NAME --data digits --out RUN`` does
 (``bench/bench_defaults.py`` checks that), except that each recipe's steps are capped at
-``--max-steps`` (default 300: the recipes' own 600-2000 steps take well over an hour of one
-busy core for the PixelCNN alone; 0 lifts the cap). ``--quick`` uses the recipes' quick
-settings (fewer steps, smaller networks) instead. The table's last column gives the
-``genlab train`` flags that reproduce each run. Training uses the 1350 training digits and
-keeps the weights with the best NLL on the 150 validation digits; scores are on the 297 test
-digits (17 levels, 64 pixels) and, for comparison, on the training digits themselves.
+``--max-steps`` (default 100: on the shared development machine, with a load of 18 on two
+cores, the recipes' own 600-2000 steps take hours for the PixelCNN alone; 0 lifts the cap).
+``--quick`` uses the recipes' quick settings (fewer steps, smaller networks) instead. The
+table's last column gives the ``genlab train`` flags that reproduce each run. Training uses the
+1350 training digits and keeps the weights with the best NLL on the 150 validation digits;
+scores are on the 297 test digits (17 levels, 64 pixels) and, for comparison, on the training
+digits themselves.
 
 Autoregressive models give exact log-masses. The Gaussian mixture and the flows give the
 uniform-dequantization bound of ONE noise draw: in eval mode each model dequantizes with its
@@ -136,10 +137,10 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=None,
                         help="run folders (default runs/bench-ar, runs/bench-ar-quick)")
     parser.add_argument("--retrain", action="store_true", help="ignore finished run folders")
-    parser.add_argument("--max-steps", type=int, default=300,
+    parser.add_argument("--max-steps", type=int, default=100,
                         help="cap on each recipe's training steps; 0: the recipes' own")
     parser.add_argument("--ensemble", type=int, default=2, help="MADEs with random orders")
-    parser.add_argument("--speed-n", type=int, default=256, help="images per sampling run")
+    parser.add_argument("--speed-n", type=int, default=128, help="images per sampling run")
     args = parser.parse_args()
     if args.quick:
         args.ensemble = 2
@@ -171,6 +172,15 @@ def main() -> None:
         bits, se = add_model(name, "exact", model, seconds, record)
         report.bits(name, bits, kind="exact", error=se,
                     note="recipe's quick settings" if args.quick else "recipe for images")
+    # The four models share the raster order, so their mixture is itself an autoregressive
+    # model (posterior-weighted conditionals) that the coder can use.
+    mixture = AutoregressiveMixture.from_models(list(trained.values())).eval()
+    mixture.fit_weights(val.x)  # EM on the validation split
+    save_model(mixture, runs / "ar_mixture", data=data.describe())
+    weights = dict(zip(trained, mixture._log_weights().exp().tolist(), strict=True))
+    bits, se = add_model(f"ar_mixture of the {len(trained)} models above (EM weights)",
+                         "exact", mixture, sum(r[6] for r in rows if r[0] in trained), {})
+    report.bits("ar_mixture (4 autoregressive models)", bits, kind="exact", error=se)
     members, seconds = [], 0.0
     for k in range(args.ensemble):
         member, s, _ = train("made", data, val, runs / f"made-order{k}", **how, seed=k,
@@ -182,15 +192,6 @@ def main() -> None:
                        ensemble_bits(members, test.x), ensemble_bits(members, data.x)[0],
                        seconds, {})
         report.bits(f"made, {args.ensemble}-order ensemble", bits, kind="exact", error=se)
-    # The four models share the raster order, so their mixture is itself an autoregressive
-    # model (posterior-weighted conditionals) that the coder can use.
-    mixture = AutoregressiveMixture.from_models(list(trained.values())).eval()
-    mixture.fit_weights(val.x)  # EM on the validation split
-    save_model(mixture, runs / "ar_mixture", data=data.describe())
-    weights = dict(zip(trained, mixture._log_weights().exp().tolist(), strict=True))
-    bits, se = add_model(f"ar_mixture of the {len(trained)} models above (EM weights)",
-                         "exact", mixture, sum(r[6] for r in rows if r[0] in trained), {})
-    report.bits("ar_mixture (4 autoregressive models)", bits, kind="exact", error=se)
     for name, likelihood in BASELINES.items():
         model, seconds, record = train(name, data, val, runs / name, **how)
         exact = likelihood == "exact"
