@@ -120,7 +120,8 @@ def main() -> None:
             bits = result["bits_per_dim"]
             diff = 100 * (bits / ref - 1.0)
             rows.append([f"genlab train {model} --data digits {' '.join(extra)}".strip(), bits,
-                         result["bits_per_dim_stderr"], ref, diff, abs(diff) <= 5.0, best["step"],
+                         result["bits_per_dim_stderr"], ref, diff,
+                         abs(diff) <= 5.0 if multiplier == 1.0 else None, best["step"],
                          records[-1]["step"], warning or None, seconds])
             print(f"{label}: {bits:.3f} bits/pixel (benchmark {ref:.3f}) in {seconds:.0f} s",
                   flush=True)
@@ -132,13 +133,14 @@ def main() -> None:
              f"digits). 'benchmark': the same model's figure in {source.name}, whose flags "
              "each command repeats (" + ("the recipes' quick settings" if args.quick else
                                          "the recipes, steps capped") + "); a command with "
-             "1.5x the steps is compared with that same figure.",
+             "1.5x the steps is shown beside that same figure but is not part of the target.",
         formats=[None, ".3f", ".3f", ".3f", "+.1f", None, None, None, None, ".0f"])
-    if rows:
-        worst = max(rows, key=lambda r: abs(r[4]))
+    same = [r for r in rows if r[5] is not None]  # the benchmark's own commands
+    if same:
+        worst = max(same, key=lambda r: abs(r[4]))
         report.target("`genlab train NAME --data digits` within 5% of the benchmark figure",
-                      f"largest difference {worst[4]:+.1f}% ({len(rows)} commands)",
-                      all(r[5] for r in rows))
+                      f"largest difference {worst[4]:+.1f}% ({len(same)} commands)",
+                      all(r[5] for r in same))
     else:
         report.target("`genlab train NAME --data digits` within 5% of the benchmark figure",
                       f"no benchmark figure in {source} (run bench_autoregressive.py "
