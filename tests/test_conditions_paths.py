@@ -113,3 +113,17 @@ def test_vae_pictures_decode_under_the_first_digits_conditions():
     repeated = _labels(model, y, 5)
     assert repeated.n == 5 and torch.equal(repeated["sketch"], y["sketch"][:1].expand(5, -1,
                                                                                        -1, -1))
+
+
+@pytest.mark.parametrize("name", ["cond_realnvp", "cond_pixelcnn", "pix2pix"])
+def test_every_plot_kind_draws_for_the_other_conditional_families(name, tmp_path, capsys):
+    out = tmp_path / name
+    assert main(["train", name, "--data", "digits", "--condition", "sketch,prompt",
+                 "--out", str(out), "--steps", "2", "--batch-size", "16", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(out), "--list"]) == 0
+    kinds = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert "samples" in kinds
+    for kind in kinds:  # flows: stages, sampling and interpolation under test conditions
+        assert main(["plot", str(out), "--kind", kind, "--out", str(tmp_path)]) == 0
+        assert Image.open(tmp_path / f"{kind}.png").size[0] > 0

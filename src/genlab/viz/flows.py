@@ -177,7 +177,11 @@ def plot_flow_sampling(
     """
     after, rows = _load_rows(Path(run_dir))
     y = None
-    if after.conditional:
+    if after.y_is_conditions:  # sketches, prompts, ...: the first test images' conditions
+        _, y = _run_data(Path(run_dir), after)
+        n = min(n, y.n)
+        y = y[:n].to(after.device)
+    elif after.conditional:
         y = torch.arange(n, device=after.device) % after.num_classes  # every class in turn
     all_stages = [
         sampling_stages(model, n, y, generator=torch.Generator().manual_seed(seed))

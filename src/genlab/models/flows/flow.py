@@ -279,7 +279,9 @@ class Flow(GenerativeModel):
             with torch.no_grad():
                 z0, z1 = (self._encode(x, y).reshape(n, *self.event_shape) for x in (x0, x1))
                 path = slerp(z0, z1, steps).reshape(n * steps, *self.event_shape)
-                context = self.context(None if y is None else y.repeat_interleave(steps))
+                # Each path keeps its own condition: row i of y for its ``steps`` points.
+                rows = torch.arange(n, device=self.device).repeat_interleave(steps)
+                context = self.context(None if y is None else y[rows])
                 x = self.transform.forward(path, context)
         finally:
             self.train(was_training)

@@ -313,7 +313,8 @@ class VAE(GenerativeModel):
         y = self._check_y(y, n)
         z0, z1 = self.encode(x0, y), self.encode(x1, y)  # (n, latent_size) each
         path = lerp(z0, z1, steps)  # (n, steps, latent_size)
-        labels = None if y is None else y.repeat_interleave(steps)
+        rows = torch.arange(n, device=self.device).repeat_interleave(steps)  # path i keeps y_i
+        labels = None if y is None else y[rows]
         was_training = self.training
         self.eval()
         try:
