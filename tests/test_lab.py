@@ -211,9 +211,13 @@ def test_each_family_draws_its_own_picture():
     grid = grid_points(bounds, 4)  # rows from the top, as an image is laid out
     assert torch.allclose(grid[0], torch.tensor([-2.25, 1.5]))
     assert torch.allclose(grid[-1], torch.tensor([2.25, -1.5]))
-    gan = picture(create("gan", data=data, width=8, depth=1), data.x, bounds, res=8)
-    assert gan["heatmap"]["kind"] == "D(x)"  # packed by default: a pack of copies per point
+    gan = picture(create("gan", data=data, width=8, depth=1, loss="nonsaturating", pack=4),
+                  data.x, bounds, res=8)
+    assert gan["heatmap"]["kind"] == "D(x)"  # packed: a pack of copies per point
     assert 0 <= gan["heatmap"]["lo"] <= gan["heatmap"]["hi"] <= 1
+    # the points recipe's relativistic critic scores only differences: no Pr(real | x) to draw
+    relativistic = picture(create("gan", data=data, width=8, depth=1), data.x, bounds, res=8)
+    assert relativistic["heatmap"]["kind"] == "sample histogram"
     flow = picture(create("realnvp", data=data, transforms=3, width=8, depth=1), data.x,
                    bounds, res=8)
     assert flow["heatmap"]["kind"] == "density" and len(flow["stages"]) == 3 + 1

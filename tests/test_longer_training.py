@@ -20,7 +20,13 @@ from genlab.registry import available, get
 STEPS = 20
 
 
-def small_data(kind: str):
+def small_data(kind: str, conditions: tuple[str, ...] | None = None):
+    if conditions:  # sketches, prompts, ...: the same digits with their paired conditions
+        from genlab.data.conditions import paired_digits
+
+        rows = {"train": torch.arange(200), "val": torch.arange(100)}
+        return tuple(paired_digits(split, conditions).subset(rows[split]).to_dataset(conditions)
+                     for split in ("train", "val"))
     if kind == "images":
         train = load_data("digits").subset(slice(0, 200))
         return train, load_data("digits", split="val").subset(slice(0, 100))
@@ -56,7 +62,7 @@ def cases():
 
 def val_nll(model, val) -> float:
     with torch.no_grad():
-        loss = model.validation_loss(val.x, None)
+        loss = model.validation_loss(val.x, val.y if model.conditional else None)
     if loss is None:
         pytest.skip(f"{model.name} has no validation loss")
     return loss.double().mean().item()
@@ -65,8 +71,9 @@ def val_nll(model, val) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("name,kind,config", cases())
 def test_ten_times_longer_is_not_worse(name, kind, config):
-    train, val = small_data(kind)
-    params = {k: v for k, v in config.items() if k not in ("event_shape", "num_levels")}
+    train, val = small_data(kind, config.get("conditions"))
+    params = {k: v for k, v in config.items()
+              if k not in ("event_shape", "num_levels", "conditions")}
     short = fit(create(name, data=train, **params), train, val_data=val, steps=STEPS,
                 progress=False)
     long = fit(create(name, data=train, **params), train, val_data=val, steps=10 * STEPS,

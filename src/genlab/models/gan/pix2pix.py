@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from genlab import rand
 from genlab.base import GenerativeModel, Objective
 from genlab.conditioning import CONDITION_KINDS
 from genlab.data.transforms import from_symmetric, to_symmetric
@@ -140,7 +141,7 @@ class Pix2Pix(GenerativeModel):
         """``G(y, z)`` in model space (-1, 1), shape ``(n, *event_shape)``; z and the
         dropout masks come from ``generator``."""
         cond = self.g_condition(y, n)
-        z = torch.randn(n, self.latent_size, generator=generator, device=self.device,
+        z = rand.randn(n, self.latent_size, generator=generator, device=self.device,
                         dtype=self.dtype)
         _, h, w = self.event_shape
         return self.generator(cond.maps, cond.vector, z, size=(n, h, w), generator=generator)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from genlab import rand
 from genlab.models.gan.conv import num_stages, stage_channels
 
 
@@ -29,7 +30,7 @@ def dropout(h: Tensor, p: float, generator: torch.Generator | None) -> Tensor:
     sampling, and a seeded generator must give the same samples."""
     if p == 0:
         return h
-    keep = torch.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype) >= p
+    keep = rand.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype) >= p
     return h * keep / (1.0 - p)
 
 
