@@ -33,7 +33,7 @@ SCRIPTS = (
     ("histogram", "bench_histogram.py", None),
     ("histogram_dims", "bench_histogram_dims.py", None),
     ("regularisation", "tune_regularisation.py", None),
-    ("defaults", "bench_defaults.py", None),
+    ("defaults", "bench_defaults.py", "autoregressive"),
     ("lab", "bench_lab.py", None),
 )
 
