@@ -35,15 +35,18 @@ TARGET = 0.90
 #: Fractions of the recipe's steps for families whose full recipe does not fit the budget.
 REDUCED = {"pixelcnn": 0.01, "transformer": 0.05, "rnn": 0.05}
 QUICK_STEPS = 10
+STARTED = time.perf_counter()
 #: Extra encodings probed beside a family's default (noise steps of the digits recipe, T=100).
 EXTRA_OPTIONS: dict[str, list[dict[str, Any]]] = {
     "ddpm": [{"t": 0}, {"t": 30}, {"t": 60}, {"method": "ddim_inversion", "steps": 20}]}
 
 
 def families(train) -> list[str]:
-    """Registered models with an encoder and a recipe for ``train``'s kind of data."""
-    return [name for name in available() if not name.startswith("_")
-            and get(name).has_encoder and recipe_for(get(name), train) is not None]
+    """Registered models with an encoder and a recipe for ``train``'s kind of data: DDPM
+    (the target) first, the reduced budgets last, so that a long run writes the most first."""
+    names = [name for name in available() if not name.startswith("_")
+             and get(name).has_encoder and recipe_for(get(name), train) is not None]
+    return sorted(names, key=lambda n: (n != "ddpm", n in REDUCED, n))
 
 
 def train_family(name: str, train, quick: bool, seed: int) -> tuple[Any, dict[str, Any]]:
@@ -87,12 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     test = load_data("digits", split="test")
     names = args.models.split(",") if args.models else families(train)
     labels = ["all" if k is None else str(k) for k in DEFAULT_LABELS]
-    report = Report("probe", "Linear probe on frozen features (digits)", quick=args.quick)
 
     base = probe(None, train, test, labels=DEFAULT_LABELS, draws=draws, seed=args.seed)
     rows = [[rep, base.feature_sizes[rep], "–", None, None, *cells(scores, labels)]
             for rep, scores in base.to_dict()["scores"].items()]
-    ten = {}
+    ten: dict[str, tuple[float, float, str]] = {}
     for name in names:
         print(f"training {name} ...", flush=True)
         model, info = train_family(name, train, args.quick, args.seed)
@@ -105,6 +107,16 @@ def main(argv: list[str] | None = None) -> int:
                          info["train_s"], *cells(scores, labels)])
             ten[label] = (scores["10"]["mean"], scores["10"]["std"], info["budget"])
             print(f"  {label}: 10 labels {scores['10']['mean']:.3f}", flush=True)
+        write(args, names, train, base, rows, ten, draws)  # a long run keeps what it measured
+    write(args, names, train, base, rows, ten, draws)
+    return 0
+
+
+def write(args, names, train, base, rows, ten, draws) -> None:
+    """The report of the rows measured so far (rewritten after every family)."""
+    labels = ["all" if k is None else str(k) for k in DEFAULT_LABELS]
+    report = Report("probe", "Linear probe on frozen features (digits)", quick=args.quick)
+    report._started = STARTED
     columns = ["features", "k", "budget", "steps", "train s"]
     for b in labels:
         columns += [f"{b} / class", "±"]
@@ -125,11 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         report.text(f"Best family row at 10 labels per class: {best}, "
                     f"{ten[best][0]:.3f} ({ten[best][2]} budget); raw pixels "
                     f"{base.to_dict()['scores']['pixels']['10']['mean']:.3f}.")
-    missing = [n for n in families(train) if n not in names]
+    measured = {label.split(" ")[0] for label in ten}
+    missing = [n for n in families(train) if n not in measured]
     if missing:
-        report.text("Families with an encoder not in this run: " + ", ".join(missing) + ".")
+        report.text("Families with an encoder not measured in this run: "
+                    + ", ".join(missing) + ".")
     report.write(args.out)
-    return 0
 
 
 if __name__ == "__main__":
