@@ -17,7 +17,7 @@ from genlab.models.rbm import RBM
 
 def train(tmp_path, capsys, model: str, *params: str):
     out = tmp_path / model
-    argv = ["train", model, "--data", "digits", "--steps", "20", "--val-every", "10",
+    argv = ["train", model, "--data", "digits", "--steps", "10", "--val-every", "5",
             "--keep", "last", "--out", str(out)]
     for param in params:
         argv += ["--param", param]
