@@ -14,7 +14,7 @@ training comparison alternates its two arms ``--repeats`` times and reports medi
   following it and with none (target: under 10% slower). Step rates come from the trainer's
   own clock (``time`` of the last ``metrics.jsonl`` line).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_lab.py --out bench/results/lab.md
+    OMP_NUM_THREADS=1 python bench/bench_lab.py [--quick]   # writes bench/results/lab.{md,json}
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from _report import Report, common_arguments  # noqa: E402
 from genlab.lab.server import running_lab  # noqa: E402
 from test_lab_browser import CHROMIUM_FLAGS, _find  # noqa: E402
 
@@ -164,10 +165,14 @@ def explain(slowdown: float, own: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="bench/results/lab.md")
+    common_arguments(parser)
+    parser.add_argument("--steps", type=int, default=None, help="default 400 (--quick: 50)")
+    parser.add_argument("--repeats", type=int, default=None, help="default 3 (--quick: 1)")
     args = parser.parse_args()
+    steps = args.steps or (50 if args.quick else 400)
+    repeats = args.repeats or (1 if args.quick else 3)
+    report = Report("lab", "genlab lab: responsiveness while training", quick=args.quick,
+                    versions={"selenium": _selenium_version()})
 
     load_before = os.getloadavg()[1]
     driver = browser()
@@ -177,13 +182,13 @@ def main() -> int:
         root = Path(tmp)
         with running_lab(root) as url:
             unwatched_run(url, 20)  # untimed: by its end the next spare worker is ready
-            for _ in range(args.repeats):
-                result = watched_run(driver, url, args.steps)
+            for _ in range(repeats):
+                result = watched_run(driver, url, steps)
                 result["steps_s"] = steps_per_second(root, result["run"])
                 job = next(j for j in get(f"{url}/api/jobs") if j["run"] == result["run"])
                 result["overhead"] = job["overhead_s"] / training_time(root, result["run"])[1]
                 watched.append(result)
-                unwatched.append(steps_per_second(root, unwatched_run(url, args.steps)))
+                unwatched.append(steps_per_second(root, unwatched_run(url, steps)))
                 print(f"watched {result}, unwatched {unwatched[-1]:.1f} steps/s", flush=True)
             draw_ms = heatmap_draw_ms(driver)
         with running_lab(root, warm=False) as url:
@@ -196,41 +201,41 @@ def main() -> int:
     watched_rate = med(r["steps_s"] for r in watched)
     unwatched_rate = med(unwatched)
     slowdown = 100 * (1 - watched_rate / unwatched_rate)
-    lines = [
-        "# genlab lab: responsiveness while training",
-        "",
-        f"`bench/bench_lab.py --steps {args.steps} --repeats {args.repeats}`: the RealNVP "
-        "recipe for 2-D points on moons, trained by a lab worker process, followed by "
-        f"headless Chromium; one thread per process, on {os.cpu_count()} cores with a load "
-        f"average of {load:.1f} (5-minute, mean of start and end). Medians over the repeats.",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| updates reaching the page | {med(r['updates_s'] for r in watched):.1f} per second "
-        f"({med(r['pictures_s'] for r in watched):.1f} of them with a new picture) | |",
-        f"| press Train to first picture, spare worker | "
-        f"{med(r['first_ms'] for r in watched) / 1000:.2f} s | |",
-        f"| press Train to first picture, cold worker (imports torch) | {cold / 1000:.2f} s | |",
-        f"| heatmap redraw in the page, 200 x 200 | {draw_ms:.2f} ms | |",
-        f"| heatmap computed by the worker, 200 x 200 flow density | {compute_ms:.0f} ms | |",
-        f"| training steps per second, page watching | {watched_rate:.1f} | |",
-        f"| training steps per second, no page | {unwatched_rate:.1f} | |",
-        f"| slowdown while watched | {slowdown:.1f}% | < 10% |",
-        f"| of which the worker's own time on reports and pictures | "
-        f"{100 * med(r['overhead'] for r in watched):.1f}% of the training time | |",
-        "",
-        explain(slowdown, 100 * med(r["overhead"] for r in watched)),
-        "",
-        "Each run's steps per second: "
-        + ", ".join(f"{r['steps_s']:.1f} watched / {u:.1f} not" for r, u in
-                    zip(watched, unwatched, strict=True)) + ".",
-        "",
-    ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    overhead = 100 * med(r["overhead"] for r in watched)
+    report.table(
+        "the RealNVP recipe for 2-D points on moons, trained by a lab worker", [
+            "measure", "value", "unit"], [
+            ["updates reaching the page", med(r["updates_s"] for r in watched), "per second"],
+            ["of them with a new picture", med(r["pictures_s"] for r in watched), "per second"],
+            ["press Train to first picture, spare worker",
+             med(r["first_ms"] for r in watched) / 1000, "s"],
+            ["press Train to first picture, cold worker (imports torch)", cold / 1000, "s"],
+            ["heatmap redraw in the page, 200 x 200", draw_ms, "ms"],
+            ["heatmap computed by the worker, 200 x 200 flow density", compute_ms, "ms"],
+            ["training steps per second, page watching", watched_rate, "steps/s"],
+            ["training steps per second, no page", unwatched_rate, "steps/s"],
+            ["slowdown while watched", slowdown, "%"],
+            ["of which the worker's own time on reports and pictures", overhead,
+             "% of the training time"]],
+        formats=[None, ".2f", None],
+        note=f"{steps} steps per run, headless Chromium following the page; one thread per "
+        f"process, on {os.cpu_count()} cores with a load average of {load:.1f} (5-minute, "
+        f"mean of start and end). Medians over {repeats} repeat(s), watched and unwatched "
+        "runs alternating.")
+    report.table("each repeat", ["repeat", "steps/s watched", "steps/s not watched"],
+                 [[i + 1, r["steps_s"], u] for i, (r, u) in
+                  enumerate(zip(watched, unwatched, strict=True))], formats=["d", ".1f", ".1f"])
+    report.target("training slowdown while a page watches < 10%", f"{slowdown:.1f}%",
+                  slowdown < 10, details=f"worker's own share {overhead:.1f}%")
+    report.text(explain(slowdown, overhead))
+    report.write(args.out)
     return 0
+
+
+def _selenium_version() -> str:
+    import selenium
+
+    return selenium.__version__
 
 
 if __name__ == "__main__":

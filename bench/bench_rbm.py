@@ -12,9 +12,9 @@ Rows: the recipe (``genlab train rbm --data digits``: categorical visible units,
 hidden units), and the same with binomial visible units, and with CD-1 instead of PCD-1.
 Each is built by ``create("rbm", data=train, **variant)`` and trained by ``fit`` with the
 recipe's settings, as ``genlab train`` does. Also: the validation pseudo-likelihood (what the
-trainer reports as ``val_bpd`` for an RBM) and training time.
+trainer reports as ``val_pseudo_bpd`` for an RBM) and training time.
 
-    OMP_NUM_THREADS=1 python bench/bench_rbm.py            # writes bench/results/rbm.md
+    OMP_NUM_THREADS=1 python bench/bench_rbm.py [--quick]   # writes bench/results/rbm.{md,json}
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 
+from _report import Report, common_arguments
 from genlab import create, fit, load_data
 from genlab.recipes import recipe_for, train_settings
 
@@ -36,9 +36,12 @@ VARIANTS = {
     "categorical, CD-1": {"cd": "cd"},
 }
 DIMS_LN2 = 64 * math.log(2.0)
+#: (key, chains, intermediate distributions) of the two AIS runs, full and --quick.
+AIS = {False: (("eval", 100, 1000), ("long", 200, 3000)),
+       True: (("eval", 50, 200), ("long", 100, 600))}
 
 
-def measure(name: str, variant: dict, steps: int | None, seed: int) -> dict:
+def measure(name: str, variant: dict, steps: int | None, seed: int, quick: bool) -> dict:
     train, val, test = (load_data("digits", split=s) for s in ("train", "val", "test"))
     torch.manual_seed(seed)
     model = create("rbm", data=train, **variant)
@@ -49,7 +52,7 @@ def measure(name: str, variant: dict, steps: int | None, seed: int) -> dict:
     fit(model, train, val_data=val, **settings)
     seconds = time.perf_counter() - start
     row = {"name": name, "steps": settings["steps"], "train_s": seconds}
-    for key, chains, temperatures in (("eval", 100, 1000), ("long", 200, 3000)):
+    for key, chains, temperatures in AIS[quick]:
         generator = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
         log_z = model.log_z_estimate(chains=chains, temperatures=temperatures,
@@ -57,56 +60,53 @@ def measure(name: str, variant: dict, steps: int | None, seed: int) -> dict:
         row[f"{key}_s"] = time.perf_counter() - start
         nats = -model.log_prob_estimate(test.x, log_z=log_z).log_prob.double()  # (297,)
         row[key] = (nats.mean().item() / DIMS_LN2, log_z.stderr.item() / DIMS_LN2,
-                    nats.std().item() / math.sqrt(len(nats)) / DIMS_LN2, log_z.ess.item())
+                    nats.std().item() / math.sqrt(len(nats)) / DIMS_LN2, log_z.ess.item(),
+                    chains, temperatures)
     with torch.no_grad():
         pseudo = model.validation_loss(val.x, None).double().mean().item()
     row["val_pseudo_bpd"] = pseudo / math.log(2.0)
     return row
 
 
-def table(rows: list[dict]) -> str:
-    lines = [
-        "| model | steps | test bits/dim (AIS 200 x 3000) | AIS error | test spread | ESS | "
-        "bits/dim (AIS 100 x 1000, `genlab eval`) | val pseudo-NLL bits/dim | train s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        long, short = r["long"], r["eval"]
-        lines.append(
-            f"| {r['name']} | {r['steps']} | ≈ {long[0]:.3f} | ± {long[1]:.4f} | "
-            f"± {long[2]:.3f} | {long[3]:.0f} / 200 | ≈ {short[0]:.3f} ± {short[1]:.4f} | "
-            f"{r['val_pseudo_bpd']:.3f} | {r['train_s']:.0f} |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
+    common_arguments(parser)
+    parser.add_argument("--steps", type=int,
+                        help="training steps (default: the recipe's; --quick: 500)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "rbm.md"))
     args = parser.parse_args(argv)
     from genlab.models.rbm import RBM
-    from genlab.train.checkpoint import atomic_write_text
 
-    rows = []
-    for name, variant in VARIANTS.items():
-        rows.append(measure(name, variant, args.steps, args.seed))
-        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    steps = args.steps if args.steps is not None else (500 if args.quick else None)
+    report = Report("rbm", "RBM on digits: AIS estimate of the test log-likelihood",
+                    quick=args.quick)
+    rows = [measure(name, variant, steps, args.seed, args.quick)
+            for name, variant in VARIANTS.items()]
+    (_, short_chains, short_t), (_, long_chains, long_t) = AIS[args.quick]
     recipe = recipe_for(RBM, "images")
-    text = f"""# RBM on digits: AIS estimate of the test log-likelihood
-
-Produced by `bench/bench_rbm.py` (seed {args.seed}; {torch.get_num_threads()} thread(s),
-torch {torch.__version__}). Every likelihood here is an **estimate**: `-F(x) - log Z` with
-`log Z` from annealed importance sampling; the AIS error is the standard error of `log Z` in
-bits per dimension (shared by all 297 test images), the test spread is `std / sqrt(297)`.
-ESS: effective sample size of the importance weights, out of the chains.
-
-Recipe: `{dict(recipe.params)}`, training `{dict(recipe.train)}`.
-
-{table(rows)}
-"""
-    atomic_write_text(args.out, text)
-    print(f"wrote {args.out}")
+    report.table(
+        "digits test split (297 images), bits per dimension (estimates)",
+        ["model", "steps", f"AIS {long_chains} x {long_t}", "AIS error", "test spread",
+         f"ESS (of {long_chains})", f"AIS {short_chains} x {short_t}", "its AIS error",
+         "val pseudo-NLL bits/dim", "train s"],
+        [[r["name"], r["steps"], r["long"][0], r["long"][1], r["long"][2], r["long"][3],
+          r["eval"][0], r["eval"][1], r["val_pseudo_bpd"], r["train_s"]] for r in rows],
+        formats=[None, "d", ".3f", ".4f", ".3f", ".0f", ".3f", ".4f", ".3f", ".0f"],
+        note=f"Seed {args.seed}. Every likelihood is an estimate, -F(x) - log Z with log Z from "
+        "annealed importance sampling: the AIS error is the standard error of log Z in bits per "
+        "dimension (shared by all 297 test images), the test spread std / sqrt(297); ESS is "
+        "the effective sample size of the importance weights. The short run is what `genlab "
+        f"eval` does. Recipe: {dict(recipe.params)}, training {dict(recipe.train)}.")
+    for r in rows:
+        long, short = r["long"], r["eval"]
+        gap, err = abs(long[0] - short[0]), math.hypot(long[1], short[1])
+        report.text(f"{r['name']}: the two AIS runs differ by {gap:.4f} bits/dim, "
+                    f"{gap / err:.1f} times their combined error ({err:.4f}).")
+    best = rows[0]
+    report.bits("rbm (recipe)", best["long"][0], kind="estimate",
+                error=math.hypot(best["long"][1], best["long"][2]),
+                note=f"AIS {long_chains} x {long_t}; error: AIS and test spread in quadrature")
+    report.write(args.out)
     return 0
 
 

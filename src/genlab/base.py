@@ -59,6 +59,22 @@ if TYPE_CHECKING:
 LossFn = Callable[[Tensor, "Tensor | None"], "tuple[Tensor, dict[str, float]]"]
 
 
+@dataclass(frozen=True)
+class ValidationMeasure:
+    """What a family's ``validation_loss`` measures, as the trainer names it in the progress
+    line, ``metrics.jsonl`` and the run summary.
+
+    Attributes:
+        key: ``metrics.jsonl`` key of the value in nats per dimension.
+        bits_key: Key of the same value in bits per dimension.
+        words: The unit in the run summary ("best val 1.78 bits/dim").
+    """
+
+    key: str = "val_nll"
+    bits_key: str = "val_bpd"
+    words: str = "bits/dim"
+
+
 @dataclass
 class Objective:
     """One loss the trainer minimises, with the parameters it updates.
@@ -632,7 +648,8 @@ class GenerativeModel(nn.Module):
         """Per-sample validation loss in nats per dimension, or None if the family has none.
 
         The trainer averages it over the validation set for early stopping and reports it
-        as ``val_nll`` (and ``val_bpd`` in bits).
+        under the keys of :attr:`validation_measure` (``val_nll``, and ``val_bpd`` in bits,
+        for the NLL or its bound).
         """
         if self.has_exact_likelihood:
             return -self._log_prob(x, y) / self.event_dim
@@ -651,6 +668,9 @@ class GenerativeModel(nn.Module):
     has_ordered_conditionals: ClassVar[bool] = False
     #: ``encode(x)`` gives a learned representation (``_encode``): ``genlab probe``.
     has_encoder: ClassVar[bool] = False
+    #: What :meth:`validation_loss` is, by name: the NLL per dimension (or its bound) unless
+    #: the family declares another measure (an RBM's pseudo-likelihood).
+    validation_measure: ClassVar[ValidationMeasure] = ValidationMeasure()
 
     @classmethod
     def figures(cls) -> dict[str, str]:

@@ -90,11 +90,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 if getattr(args, name, UNSET) is not UNSET}
     settings["progress"] = not args.quiet
     fit(model, data, val_data=val, out=out, resume=args.resume, **settings)
-    print(f"trained {args.model} on {args.data}: {out}{_kept_summary(out)}")
+    print(f"trained {args.model} on {args.data}: {out}{_kept_summary(out, model)}")
     return 0
 
 
-def _kept_summary(out: Path) -> str:
+def _kept_summary(out: Path, model: Any) -> str:
     """'; kept the best weights (best val 1.78 bits/dim at step 480, ...)' from metrics.jsonl."""
     from genlab.train import checkpoint as ckpt
 
@@ -103,12 +103,14 @@ def _kept_summary(out: Path) -> str:
         return ""  # fitted in closed form: nothing was chosen
     lines = path.read_text().splitlines() if path.is_file() else []
     records = [json.loads(line) for line in lines]
-    vals = [r for r in records if "val_bpd" in r]
+    measure = model.validation_measure
+    vals = [r for r in records if measure.bits_key in r]
     if not vals:
         return ""
-    best = min(vals, key=lambda r: r["val_bpd"])
+    best = min(vals, key=lambda r: r[measure.bits_key])
     which = "best" if (out / ckpt.LAST_WEIGHTS_FILE).is_file() else "last"
-    text = (f"; kept the {which} weights (best val {best['val_bpd']:.4g} bits/dim at step "
+    text = (f"; kept the {which} weights (best val {best[measure.bits_key]:.4g} "
+            f"{measure.words} at step "
             f"{best['step']}, trained {records[-1]['step']} steps)")
     warning = next((r["warning"] for r in reversed(vals) if "warning" in r), None)
     return text + (f"; warning: {warning}" if warning else "")

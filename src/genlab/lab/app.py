@@ -210,7 +210,8 @@ def create_app(root: str | Path, *, warm: bool = True) -> Starlette:
         path = run_dir / ckpt.METRICS_FILE
         records = await run_in_threadpool(read_metrics, path) if path.is_file() else []
         return JSONResponse([{k: v for k, v in r.items() if k == "step" or (
-            k.startswith(("loss_", "val_nll")) and isinstance(v, (int, float)))}
+            (k.startswith("loss_") or k.startswith("val_") and not k.endswith("bpd"))
+            and isinstance(v, (int, float)))}
             for r in records], headers={"Cache-Control": "no-store"})
 
     async def run_samples(request: Request) -> Response:

@@ -217,7 +217,8 @@ class Trainer:
             self.model.train(was_training)
         if value is None:
             return None
-        return {"val_nll": value, "val_bpd": value / math.log(2.0)}
+        measure = self.model.validation_measure
+        return {measure.key: value, measure.bits_key: value / math.log(2.0)}
 
     def _val_nll(self) -> float | None:
         # each process scores its own share of the batches; the sums are added over processes
@@ -227,9 +228,10 @@ class Trainer:
     def _after_validation(self, logs: dict[str, float]) -> None:
         train_loss = sum(self._train_losses) / max(1, len(self._train_losses))
         self._train_losses = []
-        self.val_history.append((self.step, logs["val_nll"], train_loss))
-        if logs["val_nll"] < self.best_val:
-            self.best_val = logs["val_nll"]
+        value = logs[self.model.validation_measure.key]
+        self.val_history.append((self.step, value, train_loss))
+        if value < self.best_val:
+            self.best_val = value
             self.best_step = self.step
             self.bad_validations = 0
             self.overfitting = None
@@ -383,10 +385,11 @@ class Trainer:
                         for cb in self.callbacks:
                             cb.on_validation_end(self, self.step, val)
                         self.model.train()
-                if "val_nll" in logs and self.overfitting is not None:
+                validated = self.model.validation_measure.key in logs
+                if validated and self.overfitting is not None:
                     logs["warning"] = self.overfitting
                 ending = last or self.stopped_early or self.stop_requested
-                if self.step % config.log_every == 0 or ending or "val_nll" in logs:
+                if self.step % config.log_every == 0 or ending or validated:
                     elapsed = round(time.perf_counter() - start, 3)
                     self.log({"step": self.step, "time": elapsed, **logs})
                 if (checkpoints and self.step % config.checkpoint_interval == 0) or ending:
@@ -397,11 +400,13 @@ class Trainer:
             bar.close()
 
     def _progress(self, logs: dict[str, Any]) -> dict[str, str]:
-        """The progress line: losses, the best validation bits/dim so far, and a warning."""
+        """The progress line: losses, the best validation bits/dim so far (named by the
+        family's validation measure), and a warning."""
         shown = {k.removeprefix("loss_"): f"{v:.4g}" for k, v in logs.items()
                  if k.startswith("loss_")}
         if math.isfinite(self.best_val):
-            shown["best_val_bpd"] = f"{self.best_val / math.log(2.0):.4g}@{self.best_step}"
+            name = f"best_{self.model.validation_measure.bits_key}"
+            shown[name] = f"{self.best_val / math.log(2.0):.4g}@{self.best_step}"
         if self.guard.skipped:
             shown["skipped"] = str(self.guard.skipped)
         if self.overfitting is not None:

@@ -102,7 +102,8 @@ function applyUpdate(update) {
   showStatus(update);
   for (const point of update.points) {
     for (const [key, value] of Object.entries(point)) {
-      if (!(key.startsWith("loss_") || key === "val_nll")) continue;
+      const validation = key.startsWith("val_") && !key.endsWith("bpd");
+      if (!(key.startsWith("loss_") || validation)) continue;
       (state.curves[key] ||= []).push([point.step, value]);
     }
   }

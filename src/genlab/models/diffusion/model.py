@@ -32,6 +32,7 @@ from genlab.models.diffusion.bound import bound_terms
 from genlab.models.diffusion.conditional import ConditionEncoder, unet_condition_args
 from genlab.models.diffusion.denoisers import MLPDenoiser, UNetDenoiser
 from genlab.models.diffusion.guidance import check_guidance, guided_output
+from genlab.models.diffusion.inversion import ENCODE_METHODS, encode_by_inversion
 from genlab.models.diffusion.samplers import (
     SAMPLERS,
     Denoise,
@@ -355,10 +356,24 @@ class DiffusionModel(GenerativeModel):
         *,
         t: Annotated[int | None, Setting(
             "noise step whose denoiser features encode x (None: T // 10)", ge=0)] = None,
+        method: Annotated[str, Setting(
+            "features (denoiser features at t) or ddim_inversion (x_T of deterministic DDIM)",
+            choices=ENCODE_METHODS)] = "features",
+        steps: Annotated[int | None, Setting(
+            "ddim_inversion: network calls (None: 50, at most T)", ge=1)] = None,
+        refine: Annotated[int, Setting(
+            "ddim_inversion: fixed-point iterations per step (0: explicit steps)", ge=0)] = 0,
     ) -> Tensor:
         """Denoiser features at step ``t`` of the noise-free ``x_t = sqrt(alpha_bar_t) x_0``
         (the mean of ``q(x_t | x_0)``: deterministic): the UNet's bottleneck, flattened, or
-        the MLP's last residual stream, ``(n, k)``."""
+        the MLP's last residual stream, ``(n, k)``. With ``method="ddim_inversion"``: the
+        latent x_T, flattened to ``(n, event_dim)``, that deterministic DDIM sampling with
+        ``steps`` calls maps back to x (:mod:`~genlab.models.diffusion.inversion`)."""
+        if method == "ddim_inversion":
+            return encode_by_inversion(self, x, y, t=t, steps=steps, refine=refine)
+        if steps is not None or refine:
+            raise ConfigError(f"Expected steps and refine only with method='ddim_inversion', "
+                              f"but found method={method!r}.")
         steps = self.schedule.num_timesteps
         t = steps // 10 if t is None else t
         if t >= steps:

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
 from genlab import rand
-from genlab.base import GenerativeModel, Objective
+from genlab.base import GenerativeModel, Objective, ValidationMeasure
 from genlab.checks import check_int
 from genlab.errors import ConfigError
 from genlab.models.rbm import partition
@@ -89,6 +89,9 @@ class RBM(GenerativeModel):
     has_likelihood_bound = False
     #: ``log_prob_estimate(x)`` gives an estimate of the log-likelihood with its error bar.
     has_likelihood_estimate: ClassVar[bool] = True
+    #: Validation scores the pseudo-likelihood (see :meth:`validation_loss`), not the NLL.
+    validation_measure: ClassVar[ValidationMeasure] = ValidationMeasure(
+        "val_pseudo_nll", "val_pseudo_bpd", "pseudo-NLL bits/dim")
     has_encoder = True
 
     recipes: ClassVar[dict[str, Recipe]] = {
@@ -337,8 +340,8 @@ class RBM(GenerativeModel):
         return torch.cat(out)
 
     def validation_loss(self, x: Tensor, y: Tensor | None) -> Tensor:
-        """The negative log pseudo-likelihood per dimension (``val_nll`` in ``metrics.jsonl``
-        is this for an RBM: cheap and deterministic, but not the NLL)."""
+        """The negative log pseudo-likelihood per dimension: cheap and deterministic, but not
+        the NLL, so the trainer names it ``val_pseudo_nll`` (:attr:`validation_measure`)."""
         return -self.pseudo_log_likelihood(self._flat(x), y) / self.event_dim
 
     # ------------------------------------------------------------------ pictures, tests
