@@ -171,7 +171,9 @@ def main() -> None:
         trained[name] = model
         bits, se = add_model(name, "exact", model, seconds, record)
         report.bits(name, bits, kind="exact", error=se,
-                    note="recipe's quick settings" if args.quick else "recipe for images")
+                    note="recipe's quick settings" if args.quick else
+                    f"recipe for images, steps capped at {args.max_steps}" if args.max_steps
+                    else "recipe for images")
     # The four models share the raster order, so their mixture is itself an autoregressive
     # model (posterior-weighted conditionals) that the coder can use.
     mixture = AutoregressiveMixture.from_models(list(trained.values())).eval()
