@@ -122,16 +122,21 @@ def _check_data_arguments(config: dict[str, Any]) -> None:
                               f"{value!r}.")
 
 
-def _label_conditions(cls: type, conditions: Any, num_classes: Any) -> None:
-    """Check ``conditions`` given to a label-only family: ``("label",)`` with
-    ``num_classes``, or ``()``/None without; anything else names what the family takes."""
-    kinds = canonical_kinds(conditions)
+def _check_supported(cls: type, kinds: tuple[str, ...]) -> None:
+    """Every kind in ``kinds`` is one the family declares in ``supported_conditions``."""
     unsupported = [k for k in kinds if k not in cls.supported_conditions]
     if unsupported:
         raise ConfigError(
             f"{cls.__name__} supports conditions {cls.supported_conditions}, but found "
             f"{', '.join(map(repr, unsupported))}."
         )
+
+
+def _label_conditions(cls: type, conditions: Any, num_classes: Any) -> None:
+    """Check ``conditions`` given to a label-only family: ``("label",)`` with
+    ``num_classes``, or ``()``/None without; anything else names what the family takes."""
+    kinds = canonical_kinds(conditions)
+    _check_supported(cls, kinds)
     if conditions is not None and bool(kinds) != (num_classes is not None):
         raise ConfigError(f"Expected conditions ('label',) with num_classes and () without, "
                           f"but found conditions={kinds} and num_classes={num_classes!r}.")
@@ -145,12 +150,7 @@ def _resolve_conditions(cls: type, conditions: Sequence[str] | None,
     if conditions is None:
         return ("label",) if num_classes is not None else ()
     kinds = canonical_kinds(conditions)
-    unsupported = [k for k in kinds if k not in cls.supported_conditions]
-    if unsupported:
-        raise ConfigError(
-            f"{cls.__name__} supports conditions {cls.supported_conditions}, but found "
-            f"{', '.join(map(repr, unsupported))}."
-        )
+    _check_supported(cls, kinds)
     if ("label" in kinds) != (num_classes is not None):
         raise ConfigError(f"Expected num_classes exactly when 'label' is a condition, but "
                           f"found conditions={kinds} and num_classes={num_classes!r}.")
