@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from _report import RESULTS, ROOT
 
@@ -78,8 +79,11 @@ def main() -> None:
                                               stderr=subprocess.STDOUT), time.perf_counter())
             print(f"[{time.perf_counter() - start:6.0f} s] {name}: started", flush=True)
         time.sleep(0.5)
+    # RESULTS.md beside bench/results; for another --out, inside that folder
+    page = (RESULTS.parent if Path(args.out).resolve() == RESULTS.resolve()
+            else Path(args.out)) / "RESULTS.md"
     subprocess.run([sys.executable, str(ROOT / "bench" / "make_results.py"),
-                    "--results", args.out], check=True)
+                    "--results", args.out, "--out", str(page)], check=True)
     failed = sorted(n for n, rc in done.items() if rc)
     print(f"bench/run: {len(done)} scripts in {time.perf_counter() - start:.0f} s"
           + (f"; failed: {', '.join(failed)} (see bench/logs/)" if failed else ""))
